@@ -1,0 +1,500 @@
+"""Typed, frozen, validated configuration (ARCHITECTURE.md section 3.2).
+
+Precedence: built-in defaults < YAML file < ``CTDC__SECTION__KEY`` environment variables <
+``--set section.key=value`` flags. Only ``cli.py`` reads the environment and argv; it passes the
+collected overrides to :func:`load_config`. Unknown keys are rejected and every value is checked
+here, once, with messages that say how to fix the problem.
+
+Example:
+    >>> cfg = load_config(None, overrides=["input.path=data/x.csv", "privacy.resolution=5"])
+    >>> cfg.privacy.resolution, cfg.input.path
+    (5, 'data/x.csv')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from ctdc_spark.errors import ConfigError
+
+InputFormat = Literal["csv", "tsv", "parquet", "delta"]
+BadRowPolicy = Literal["fail", "quarantine"]
+SynthesisMode = Literal["row_seeded", "unseeded", "value_seeded", "aggregate_seeded"]
+AccuracyMode = Literal["prioritize_long", "prioritize_short", "balanced", "custom"]
+FabricationMode = Literal["uncontrolled", "progressive", "balanced", "minimize", "custom"]
+ThresholdType = Literal["adaptive", "fixed"]
+
+RESERVED_CHARACTERS = (";", ":")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """Where the sensitive records come from and how cells become attributes (SPEC.md section 2)."""
+
+    path: str = ""
+    format: InputFormat = "csv"
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    use_columns: tuple[str, ...] = ()
+    record_limit: int = 0
+    unknown_values: tuple[str, ...] = ("",)
+    sensitive_zeros: tuple[str, ...] = ()
+    multi_value_columns: Mapping[str, str] = field(default_factory=dict)
+    subject_id: str | None = None
+    bins: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    on_bad_rows: BadRowPolicy = "fail"
+
+    @property
+    def field_delimiter(self) -> str:
+        """The delimiter actually used: TSV input defaults to a tab."""
+        if self.format == "tsv" and self.delimiter == ",":
+            return "\t"
+        return self.delimiter
+
+
+@dataclass(frozen=True)
+class DpConfig:
+    """Differential-privacy parameters of SPEC.md sections 3.4 and 3.4.2 (DP marginals)."""
+
+    epsilon: float = 4.0
+    delta: float | None = None
+    delta_factor: float | None = None
+    percentile_percentage: float = 99.0
+    percentile_epsilon_proportion: float = 0.01
+    number_of_records_epsilon_proportion: float | None = 0.005
+    accuracy_mode: AccuracyMode = "prioritize_long"
+    sigma_proportions: tuple[float, ...] | None = None
+    fabrication_mode: FabricationMode = "uncontrolled"
+    threshold_type: ThresholdType = "adaptive"
+    threshold_values: Mapping[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """k (resolution), L (reporting length) and optional DP."""
+
+    resolution: int = 10
+    reporting_length: int = 3
+    dp: DpConfig | None = None
+
+
+@dataclass(frozen=True)
+class AggregationConfig:
+    """Options of the aggregate stage."""
+
+    apriori_pruning: bool = False
+    risk_analysis: bool = True
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Synthesis mode and its parameters (SPEC.md section 4)."""
+
+    mode: SynthesisMode = "row_seeded"
+    seed: int | None = None
+    oversampling_ratio: float | None = None
+    oversampling_tries: int = 1
+    use_synthetic_counts: bool = False
+    weight_selection_percentile: float = 95.0
+    aggregate_counts_scale_factor: float | None = None
+    target_number_of_records: int | None = None
+    long_format: bool = False
+    cache_max_size: int = 100_000
+    max_broadcast_mb: int = 512
+    consolidation_shard_size: int = 20_000
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where tables, private files and the release bundle are written."""
+
+    root: str = "output"
+
+
+@dataclass(frozen=True)
+class ExplorerConfig:
+    """Layout and wording of the offline explorer (EXPLORER.md section 5.4)."""
+
+    title: str = "Synthetic case data explorer"
+    dataset_version: str | None = None
+    description: str = ""
+    licence: str = ""
+    citation: str = ""
+    languages: tuple[str, ...] = ("en", "fr", "es", "de", "ar")
+    default_language: str = "en"
+    default_columns: tuple[str, ...] = ()
+    pages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    column_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    small_count_threshold: int | None = None
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Spark settings; ``master: null`` leaves the master to spark-submit."""
+
+    master: str | None = None
+    app_name: str = "ctdc-spark"
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The whole configuration of one pipeline run."""
+
+    input: InputConfig = field(default_factory=InputConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as plain YAML/JSON-compatible data."""
+        return _plain(self)  # type: ignore[no-any-return]
+
+    def config_hash(self) -> str:
+        """SHA-256 of the semantically relevant config (Spark tuning settings excluded)."""
+        data = self.to_dict()
+        data.pop("spark", None)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+_T = TypeVar("_T")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is tuple:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if origin in (Mapping, dict):
+        k, v = get_args(tp)
+        return f"a mapping of {_type_name(k)} to {_type_name(v)}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert YAML data (or a --set string already parsed as YAML) to the annotated type."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(f"{key}: {value!r} is not allowed; use one of {_type_name(tp)}.")
+    if origin in (types.UnionType, typing.Union):
+        args = get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{key}: must not be null; expected {_type_name(tp)}.")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: expected {_type_name(tp)}.")
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping of settings, got {type(value).__name__}.")
+        return _build(tp, value, key)
+    if origin is tuple:
+        (item_tp, _ellipsis) = get_args(tp)
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise ConfigError(f"{key}: expected a list, e.g. [a, b].")
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict):
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, e.g. {{name: value}}.")
+        k_tp, v_tp = get_args(tp)
+        return types.MappingProxyType(
+            {_coerce(k, k_tp, key): _coerce(v, v_tp, f"{key}.{k}") for k, v in value.items()}
+        )
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false.")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}.")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{key}: must be a finite number.")
+        return float(value)
+    if tp is str:
+        if isinstance(value, bool) or value is None:
+            raise ConfigError(f"{key}: expected text.")
+        if isinstance(value, int | float):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected text.")
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {tp!r}.")  # pragma: no cover
+
+
+def _build(cls: type[_T], data: Mapping[str, Any], prefix: str) -> _T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(where + str(u) for u in unknown)}; "
+            f"valid keys{' under ' + prefix if prefix else ''} are: {', '.join(sorted(names))}."
+        )
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted}: the key must look like section.key, e.g. privacy.resolution.")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {part} is not a section.")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key.path=value``; the value is parsed as YAML (``5`` -> 5, ``[a,b]`` -> list)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set privacy.resolution=5.")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass an existing file to --config.") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must contain a mapping of sections (input:, privacy:, ...).")
+    return data
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    overrides: Sequence[str] = (),
+    env_overrides: Mapping[str, str] | None = None,
+) -> JobConfig:
+    """Load, merge and validate a configuration.
+
+    Args:
+        path: YAML file, or None for built-in defaults only.
+        overrides: ``key.path=value`` strings from ``--set`` (highest precedence).
+        env_overrides: ``{"section.key": "value"}`` collected by the CLI from ``CTDC__SECTION__KEY``.
+
+    Returns:
+        The frozen, validated config. Relative paths stay relative to the working directory.
+
+    Raises:
+        ConfigError: with the offending key and how to fix it.
+    """
+    tree: dict[str, Any] = _read_yaml(Path(path)) if path is not None else {}
+    for key, raw in (env_overrides or {}).items():
+        _set_path(tree, key, parse_override(f"{key}={raw}")[1])
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_path(tree, key, value)
+    cfg = _build(JobConfig, tree, "")
+    validate_config(cfg)
+    return cfg
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def validate_config(cfg: JobConfig) -> None:
+    """Check domain rules that types alone cannot express.
+
+    Raises:
+        ConfigError: naming the key and the fix.
+    """
+    inp = cfg.input
+    _check(bool(inp.path.strip()), "input.path: is required; set it in the config or with --set input.path=FILE.")
+    _check(len(inp.delimiter) == 1, "input.delimiter: must be exactly one character, e.g. ',' or '\\t'.")
+    _check(inp.record_limit >= 0, "input.record_limit: must be >= 0 (0 means all records).")
+    for col, delim in inp.multi_value_columns.items():
+        _check(len(delim) >= 1, f"input.multi_value_columns.{col}: the delimiter must not be empty.")
+    for col, edges in inp.bins.items():
+        _check(len(edges) >= 1, f"input.bins.{col}: give at least one bin edge, e.g. [18, 30, 50].")
+        _check(
+            all(a < b for a, b in zip(edges, edges[1:], strict=False)),
+            f"input.bins.{col}: edges must be strictly increasing, e.g. [18, 30, 50].",
+        )
+        _check(
+            col.strip().lower() not in {c.strip().lower() for c in inp.multi_value_columns},
+            f"input.bins.{col}: a binned column cannot also be a multi-value column.",
+        )
+    if inp.subject_id is not None:
+        _check(bool(inp.subject_id.strip()), "input.subject_id: must be a column name or null.")
+    try:
+        "x".encode(inp.encoding)
+    except LookupError:
+        raise ConfigError(f"input.encoding: {inp.encoding!r} is not a known encoding; use e.g. utf-8.") from None
+
+    priv = cfg.privacy
+    _check(priv.resolution >= 1, "privacy.resolution: k must be >= 1 (e.g. 10).")
+    _check(priv.reporting_length >= 0, "privacy.reporting_length: L must be >= 0 (0 means all lengths).")
+    if priv.dp is not None:
+        _validate_dp(priv.dp, priv.reporting_length)
+
+    syn = cfg.synthesis
+    if syn.seed is not None:
+        _check(0 <= syn.seed < 2**63, "synthesis.seed: must be a whole number in [0, 2^63) or null.")
+    if syn.oversampling_ratio is not None:
+        _check(syn.oversampling_ratio >= 0, "synthesis.oversampling_ratio: must be >= 0 (e.g. 0.1) or null.")
+    _check(syn.oversampling_tries >= 1, "synthesis.oversampling_tries: must be >= 1.")
+    _check(
+        0 <= syn.weight_selection_percentile <= 100,
+        "synthesis.weight_selection_percentile: must be between 0 and 100 (e.g. 95).",
+    )
+    if syn.aggregate_counts_scale_factor is not None:
+        _check(
+            syn.aggregate_counts_scale_factor > 0,
+            "synthesis.aggregate_counts_scale_factor: must be > 0 (e.g. 1.5) or null.",
+        )
+    if syn.target_number_of_records is not None:
+        _check(syn.target_number_of_records >= 1, "synthesis.target_number_of_records: must be >= 1 or null.")
+    _check(syn.cache_max_size >= 0, "synthesis.cache_max_size: must be >= 0 (0 disables the cache).")
+    _check(syn.max_broadcast_mb >= 1, "synthesis.max_broadcast_mb: must be >= 1.")
+    _check(syn.consolidation_shard_size >= 1, "synthesis.consolidation_shard_size: must be >= 1.")
+    if priv.dp is not None:
+        _check(
+            syn.mode == "aggregate_seeded",
+            "synthesis.mode: with privacy.dp set, only aggregate_seeded synthesis keeps the DP guarantee; "
+            "set synthesis.mode=aggregate_seeded or privacy.dp=null.",
+        )
+
+    _check(bool(cfg.output.root.strip()), "output.root: must be a directory path, e.g. output.")
+    exp = cfg.explorer
+    _check(len(exp.languages) >= 1, "explorer.languages: list at least one language, e.g. [en].")
+    _check(
+        exp.default_language in exp.languages,
+        f"explorer.default_language: {exp.default_language!r} must be one of explorer.languages.",
+    )
+    if exp.small_count_threshold is not None:
+        _check(exp.small_count_threshold >= 1, "explorer.small_count_threshold: must be >= 1 or null (= k).")
+
+
+def _validate_dp(dp: DpConfig, length: int) -> None:
+    _check(length >= 1, "privacy.reporting_length: DP aggregation needs an explicit L >= 1 (0 is not supported).")
+    _check(dp.epsilon > 0, "privacy.dp.epsilon: must be > 0 (e.g. 4.0).")
+    _check(dp.delta is None or 0 < dp.delta < 1, "privacy.dp.delta: must be in (0, 1) or null (derived from n).")
+    _check(
+        dp.delta is None or dp.delta_factor is None,
+        "privacy.dp: set either delta or delta_factor, not both.",
+    )
+    _check(dp.delta_factor is None or dp.delta_factor > 0, "privacy.dp.delta_factor: must be > 0 or null.")
+    _check(
+        0 < dp.percentile_percentage <= 100,
+        "privacy.dp.percentile_percentage: must be in (0, 100], e.g. 99.",
+    )
+    _check(
+        0 < dp.percentile_epsilon_proportion < 1,
+        "privacy.dp.percentile_epsilon_proportion: must be in (0, 1), e.g. 0.01.",
+    )
+    if dp.number_of_records_epsilon_proportion is not None:
+        _check(
+            0 < dp.number_of_records_epsilon_proportion < 1,
+            "privacy.dp.number_of_records_epsilon_proportion: must be in (0, 1), e.g. 0.005, or null.",
+        )
+    if dp.accuracy_mode == "custom":
+        _check(
+            dp.sigma_proportions is not None,
+            "privacy.dp.sigma_proportions: required when accuracy_mode is custom (one value per length).",
+        )
+    if dp.sigma_proportions is not None:
+        _check(
+            dp.accuracy_mode == "custom",
+            "privacy.dp.sigma_proportions: only used with accuracy_mode: custom; set it or remove the list.",
+        )
+        _check(
+            len(dp.sigma_proportions) == length,
+            f"privacy.dp.sigma_proportions: has {len(dp.sigma_proportions)} values but reporting_length is "
+            f"{length}; give exactly one value per length.",
+        )
+        _check(all(p > 0 for p in dp.sigma_proportions), "privacy.dp.sigma_proportions: all values must be > 0.")
+    if dp.threshold_values:
+        _check(
+            dp.fabrication_mode == "custom",
+            "privacy.dp.threshold_values: only used with fabrication_mode: custom.",
+        )
+    for k, v in dp.threshold_values.items():
+        _check(
+            k != 1,
+            "privacy.dp.threshold_values: no threshold for length 1 (it is fixed by the privacy proof); "
+            "use lengths 2..L.",
+        )
+        _check(2 <= k <= length, f"privacy.dp.threshold_values: length {k} is outside 2..{length}.")
+        if dp.threshold_type == "adaptive":
+            _check(0 < v <= 1, f"privacy.dp.threshold_values.{k}: adaptive values must be in (0, 1].")
+        else:
+            _check(v >= 0, f"privacy.dp.threshold_values.{k}: fixed thresholds must be >= 0.")
