@@ -1,0 +1,225 @@
+"""The aggregate stage: exact sensitive counts of every combination of length <= L, the k-protected
+reportable aggregates, their SDS-format exports, and the private risk analysis.
+
+Outputs (ARCHITECTURE.md 3.3/4): Delta ``sensitive_aggregates`` (private), ``reportable_aggregates``
+(public) and ``risk_by_length`` (private); ``private/<run_id>/sensitive_aggregates.tsv``,
+``sensitive_rare_by_length.tsv``, ``sensitive_analysis_by_length.tsv``, ``risk_summary.json``;
+``reportable_aggregates.tsv`` and ``.csv`` in the release bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions, lookup_of
+from ctdc_spark.aggregate._export import with_selections, write_aggregates_csv, write_aggregates_tsv
+from ctdc_spark.aggregate._keys import KeyLayout
+from ctdc_spark.aggregate._risk import rare_by_length_lines, records_analysis, risk_by_length
+from ctdc_spark.errors import StageFailedError
+from ctdc_spark.io import delta as delta_io
+from ctdc_spark.io.files import write_json, write_lines
+from ctdc_spark.schemas import (
+    ATTRIBUTES,
+    COLUMNS,
+    RECORDS,
+    REPORTABLE_AGGREGATES,
+    RISK_BY_LENGTH,
+    SENSITIVE_AGGREGATES,
+)
+from ctdc_spark.stage import RunContext, StageResult
+
+__all__ = ["PreparedRun", "load_prepared", "protect", "run_aggregate", "sensitive_counts"]
+
+log = logging.getLogger(__name__)
+
+
+def effective_length(reporting_length: int, n_columns: int) -> int:
+    """SPEC.md 3.1: L = 0 means all lengths (= number of expanded columns); larger L is capped."""
+    if reporting_length == 0:
+        return max(n_columns, 1)
+    return max(1, min(reporting_length, n_columns))
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """The prepared tables of a run and the numbers derived from them."""
+
+    records: DataFrame
+    attributes: DataFrame
+    n_records: int
+    n_attributes: int
+    max_length: int
+    partitions: int
+
+    @property
+    def layout(self) -> KeyLayout:
+        """Key packing for this run's attributes and L."""
+        return KeyLayout(max(self.n_attributes, 1), self.max_length)
+
+
+def load_prepared(spark: SparkSession, ctx: RunContext) -> PreparedRun:
+    """Read a run's prepared tables (written by the prepare stage)."""
+    read = {
+        spec.name: delta_io.read_run_table(spark, spec, root=ctx.root, run_id=ctx.run_id)
+        for spec in (RECORDS, ATTRIBUTES, COLUMNS)
+    }
+    n_records = read["records"].count()
+    n_attributes = read["attributes"].count()
+    max_length = effective_length(ctx.cfg.privacy.reporting_length, read["columns"].count())
+    return PreparedRun(
+        records=read["records"],
+        attributes=read["attributes"],
+        n_records=n_records,
+        n_attributes=n_attributes,
+        max_length=max_length,
+        partitions=enumeration_partitions(n_records, spark.sparkContext.defaultParallelism),
+    )
+
+
+def sensitive_counts(
+    prepared: PreparedRun, *, resolution: int, apriori_pruning: bool, persisted: list[DataFrame]
+) -> DataFrame:
+    """Exact supports; with pruning, only combinations whose every shorter parent reaches k.
+
+    Pruning runs one counting pass per length with the frequent combinations of the previous
+    length in the task closure; the reportable output is identical, rare combinations are only
+    counted when all their parents are frequent (SPEC.md 3.2 downward closure).
+
+    Args:
+        prepared: The run's prepared tables.
+        resolution: k.
+        apriori_pruning: Count level by level with pruning.
+        persisted: Receives the frames this function caches; the caller unpersists them.
+
+    Returns:
+        Columns ``length``, ``combo``, ``count``, ``first_record``.
+    """
+    layout, length = prepared.layout, prepared.max_length
+    if not apriori_pruning:
+        return count_supports(prepared.records, layout=layout, max_length=length, partitions=prepared.partitions)
+    levels: list[DataFrame] = []
+    frequent = None
+    for level in range(1, length + 1):
+        counted = count_supports(
+            prepared.records,
+            layout=layout,
+            max_length=length,
+            partitions=prepared.partitions,
+            lengths=(level,),
+            keep=frequent,
+        ).persist()  # read twice: for the next level's frequent table and for the final union
+        persisted.append(counted)
+        levels.append(counted)
+        frequent = lookup_of(counted.where(F.col("count") >= resolution), layout)
+        if len(frequent) == 0:
+            break
+    result = levels[0]
+    for level_df in levels[1:]:
+        result = result.unionByName(level_df)
+    return result
+
+
+def protect(sensitive: DataFrame, *, resolution: int) -> DataFrame:
+    """k-anonymity protection (SPEC.md 3.2): floor counts to multiples of k, drop those below k.
+
+    Returns:
+        ``sensitive`` rows with count >= k plus ``protected_count``.
+    """
+    k = F.lit(resolution).cast("long")
+    return sensitive.where(F.col("count") >= k).withColumn("protected_count", F.floor(F.col("count") / k) * k)
+
+
+def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
+    """Stage entry point."""
+    cfg = ctx.cfg
+    if cfg.privacy.dp is not None:
+        raise StageFailedError("privacy.dp: differentially private aggregation is not available in this build.")
+    k = cfg.privacy.resolution
+    prepared = load_prepared(spark, ctx)
+    result = StageResult()
+    pruning = cfg.aggregation.apriori_pruning
+
+    persisted: list[DataFrame] = []
+    try:
+        sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
+        result.delta_versions["sensitive_aggregates"] = delta_io.write_run_table(
+            sensitive.withColumn("run_id", F.lit(ctx.run_id)),
+            SENSITIVE_AGGREGATES,
+            root=ctx.root,
+            run_id=ctx.run_id,
+            stage="aggregate",
+        )
+    finally:
+        for df in persisted:
+            df.unpersist()
+    # Everything below reads the materialised table, never re-enumerates.
+    sensitive = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    named = with_selections(sensitive, prepared.attributes)
+    reportable = protect(named, resolution=k)
+    result.delta_versions["reportable_aggregates"] = delta_io.write_run_table(
+        reportable, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id, stage="aggregate"
+    )
+    reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):
+        result.row_counts[spec.name] = delta_io.rows_written(spark, spec, root=ctx.root, run_id=ctx.run_id)
+    result.row_counts["records"] = prepared.n_records
+
+    protected_n = (prepared.n_records // k) * k
+    private, staging = ctx.private_dir, ctx.staging_dir
+    if not pruning:
+        result.outputs.append(
+            str(
+                write_aggregates_tsv(
+                    named, private / "sensitive_aggregates.tsv", count_col="count", header_label="count",
+                    record_count=prepared.n_records,
+                )
+            )
+        )
+    result.outputs.append(
+        str(
+            write_aggregates_tsv(
+                reportable, staging / "reportable_aggregates.tsv", count_col="protected_count",
+                header_label="protected_count", record_count=protected_n,
+            )
+        )
+    )
+    result.outputs.append(
+        str(write_aggregates_csv(reportable, staging / "reportable_aggregates.csv", count_col="protected_count"))
+    )
+
+    if cfg.aggregation.risk_analysis and not pruning:
+        _write_risk(spark, ctx, prepared, sensitive, result)
+    elif cfg.aggregation.risk_analysis:
+        log.info("risk analysis skipped: apriori pruning does not count every rare combination")
+    return result
+
+
+def _write_risk(
+    spark: SparkSession, ctx: RunContext, prepared: PreparedRun, sensitive: DataFrame, result: StageResult
+) -> None:
+    k = ctx.cfg.privacy.resolution
+    rows = risk_by_length(
+        spark,
+        sensitive,
+        prepared.records,
+        layout=prepared.layout,
+        max_length=prepared.max_length,
+        resolution=k,
+        partitions=prepared.partitions,
+    )
+    risk_df = spark.createDataFrame(
+        [(ctx.run_id, r.length, r.combinations, r.rare_combinations, r.unique_records, r.rare_records) for r in rows],
+        RISK_BY_LENGTH.schema,
+    )
+    result.delta_versions["risk_by_length"] = delta_io.write_run_table(
+        risk_df, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id, stage="aggregate"
+    )
+    analysis = records_analysis(rows, n_records=prepared.n_records, resolution=k)
+    private = ctx.private_dir
+    result.outputs.append(str(write_lines(private / "sensitive_rare_by_length.tsv", rare_by_length_lines(rows))))
+    result.outputs.append(str(write_lines(private / "sensitive_analysis_by_length.tsv", analysis.lines())))
+    result.outputs.append(str(write_json(private / "risk_summary.json", analysis.summary())))

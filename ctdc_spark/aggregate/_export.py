@@ -1,0 +1,63 @@
+"""SDS-format aggregate files (ARCHITECTURE.md 3.3) and the combination strings they use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ctdc_spark.io.exports import csv_field, write_sorted_lines
+
+
+def with_selections(df: DataFrame, attributes: DataFrame) -> DataFrame:
+    """Add ``selections``: the canonical ``col:value;col:value`` string of ``combo``.
+
+    Attribute ids follow the byte order of ``col:value``, so mapping the sorted ids to strings
+    in place yields the canonical order. The dictionary (one row, one array of all attribute
+    strings indexed by id) is broadcast-joined rather than inlined, so no value becomes a literal
+    in the query plan.
+    """
+    names = attributes.select(
+        F.transform(
+            F.sort_array(F.collect_list(F.struct("attr_id", F.concat_ws(":", "column", "value").alias("s")))),
+            lambda e: e["s"],
+        ).alias("_names")
+    )
+    return df.crossJoin(F.broadcast(names)).withColumn(
+        "selections", F.concat_ws(";", F.transform("combo", lambda i: F.element_at("_names", i + 1)))
+    ).drop("_names")
+
+
+def _sorted_lines(df: DataFrame, line: F.Column, count_col: str) -> DataFrame:
+    # SDS order: length ascending, count descending; the combination string breaks ties so the
+    # file is byte-identical across runs.
+    return df.orderBy(F.col("length").asc(), F.col(count_col).desc(), F.col("selections").asc()).select(
+        line.alias("line")
+    )
+
+
+def write_aggregates_tsv(
+    df: DataFrame, path: Path, *, count_col: str, header_label: str, record_count: int
+) -> Path:
+    """Write ``selections<TAB><count>`` lines after the SDS header and ``record_count`` lines.
+
+    Args:
+        df: Columns ``length``, ``selections`` and ``count_col``.
+        path: Target file.
+        count_col: Column with the counts to write.
+        header_label: ``count`` (raw) or ``protected_count``.
+        record_count: Number of records (protected when the counts are).
+    """
+    line = F.concat_ws("\t", F.col("selections"), F.col(count_col).cast("string"))
+    return write_sorted_lines(
+        _sorted_lines(df, line, count_col),
+        path,
+        header=[f"selections\t{header_label}", f"record_count\t{record_count}"],
+    )
+
+
+def write_aggregates_csv(df: DataFrame, path: Path, *, count_col: str) -> Path:
+    """Spreadsheet-friendly ``selections,length,protected_count`` CSV (same order as the TSV)."""
+    line = F.concat_ws(",", csv_field(F.col("selections")), F.col("length").cast("string"), F.col(count_col).cast("string"))
+    return write_sorted_lines(_sorted_lines(df, line, count_col), path, header=["selections,length,protected_count"])

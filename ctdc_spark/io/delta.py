@@ -1,0 +1,211 @@
+"""All Delta Lake reads and writes; every write is idempotent per run id.
+
+A stage writes a run's rows with ``mode("overwrite")`` + ``replaceWhere run_id = '<id>'`` (so a
+rerun replaces, never duplicates, and other runs' rows are untouched) and with Delta's idempotent
+``txnAppId``/``txnVersion`` (so a retry after a crash no-ops tables already committed). Delta
+silently ignores a retried write with *different* data; the run manifest guards against that by
+refusing a run id whose input fingerprint or config hash changed (:mod:`ctdc_spark.pipeline`).
+
+Every commit carries ``userMetadata`` with the run id (never data values). Tables are created
+explicitly with their declared schema; private tables disable per-file column statistics because
+``_delta_log`` would otherwise store min/max cell values (RELIABILITY.md 1.8).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import delta.exceptions as delta_errors
+from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ctdc_spark.schemas import TableSpec
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_CONFLICTS = (
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentTransactionException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
+    delta_errors.ConcurrentWriteException,
+)
+_CONFLICT_ATTEMPTS = 6
+
+
+def table_path(root: str, name: str) -> str:
+    """Location of table ``name`` under ``<output.root>/tables``."""
+    return posixpath.join(root, "tables", name)
+
+
+def retry_on_conflict(action: Callable[[], _T], *, what: str) -> _T:
+    """Run a Delta commit, retrying only Delta's optimistic-concurrency conflicts.
+
+    Two runs writing disjoint ``run_id`` partitions do not conflict, but creating the same table
+    at once or appending to the manifest can; those are retried with backoff (RELIABILITY.md 1.1).
+    """
+    for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+        try:
+            return action()
+        except _CONFLICTS as exc:
+            if attempt == _CONFLICT_ATTEMPTS:
+                raise
+            log.warning("concurrent Delta commit on %s (%s); retrying", what, type(exc).__name__)
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """True when a Delta table exists at ``path``."""
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
+    """Create the table with its declared schema if missing; return its path."""
+    path = table_path(root, spec.name)
+    if table_exists(spark, path):
+        return path
+
+    def create() -> None:
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        if spec.private:
+            builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
+        if spec.name == "runs":
+            builder = builder.property("delta.appendOnly", "true")
+        builder.execute()
+
+    retry_on_conflict(create, what=spec.name)
+    return path
+
+
+def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
+    """Select the spec's columns in schema order, cast to the declared types."""
+    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+
+
+def run_filter(run_id: str) -> Column:
+    """The predicate selecting one run's rows (a run id, never a data value)."""
+    return F.col("run_id") == F.lit(run_id)
+
+
+def write_run_table(
+    df: DataFrame,
+    spec: TableSpec,
+    *,
+    root: str,
+    run_id: str,
+    stage: str,
+    txn_version: int = 1,
+) -> int:
+    """Replace one run's rows of a table, idempotently.
+
+    Args:
+        df: Rows to write; must have the spec's columns (``run_id`` included).
+        spec: Target table.
+        root: ``output.root``.
+        run_id: The run whose partition is replaced.
+        stage: Stage name, recorded in the commit metadata.
+        txn_version: Delta ``txnVersion`` for this run's app id; a retry with the same value is a
+            no-op. Increase it when a stage legitimately rewrites the same table twice in one run.
+
+    Returns:
+        The table version after the write.
+    """
+    spark = df.sparkSession
+    path = ensure_table(spark, root, spec)
+    metadata = json.dumps({"run_id": run_id, "stage": stage, "table": spec.name}, sort_keys=True)
+    app_id = f"ctdc-spark/{spec.name}/{run_id}"
+
+    def write() -> None:
+        (
+            _conform(df, spec)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"run_id = '{_quote(run_id)}'")
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(txn_version))
+            .option("userMetadata", metadata)
+            .save(path)
+        )
+
+    retry_on_conflict(write, what=spec.name)
+    return latest_version(spark, path)
+
+
+def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, Any]], *, root: str) -> int:
+    """Append a few driver-side rows (the run manifest) and return the new table version."""
+    path = ensure_table(spark, root, spec)
+    df = spark.createDataFrame([tuple(r.get(f.name) for f in spec.schema.fields) for r in rows], spec.schema)
+
+    def append() -> None:
+        df.write.format("delta").mode("append").save(path)
+
+    retry_on_conflict(append, what=spec.name)
+    return latest_version(spark, path)
+
+
+def read_table(spark: SparkSession, spec: TableSpec, *, root: str, version: int | None = None) -> DataFrame:
+    """Read a whole table (optionally as of a version, for time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(table_path(root, spec.name))
+
+
+def read_run_table(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str) -> DataFrame:
+    """Read one run's rows of a table.
+
+    Raises:
+        FileNotFoundError: when the table does not exist yet (an earlier stage did not run).
+    """
+    path = table_path(root, spec.name)
+    try:
+        df = spark.read.format("delta").load(path)
+    except AnalysisException:
+        raise FileNotFoundError(path) from None
+    return df.where(run_filter(run_id))
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """Current version of the Delta table at ``path``."""
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").head()[0])
+
+
+def rows_written(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str) -> int:
+    """Rows of the run in the table, from Delta's commit metrics when the last commit was this run's.
+
+    Reading ``operationMetrics`` costs no Spark job; only when the last commit belongs to another
+    writer (or was skipped as an idempotent retry) are the run's rows counted.
+    """
+    path = table_path(root, spec.name)
+    last = DeltaTable.forPath(spark, path).history(1).select("userMetadata", "operationMetrics").head()
+    metadata = json.loads(last["userMetadata"]) if last["userMetadata"] else {}
+    metrics = last["operationMetrics"] or {}
+    if metadata.get("run_id") == run_id and "numOutputRows" in metrics:
+        return int(metrics["numOutputRows"])
+    return read_run_table(spark, spec, root=root, run_id=run_id).count()
+
+
+def run_has_rows(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str) -> bool:
+    """True when the table exists and holds at least one row of the run."""
+    path = table_path(root, spec.name)
+    if not table_exists(spark, path):
+        return False
+    return bool(read_run_table(spark, spec, root=root, run_id=run_id).limit(1).count())
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")

@@ -1,0 +1,113 @@
+"""File outputs: atomic single files, streamed exports, and the atomically swapped release bundle.
+
+Exports are written on the driver, so ``output.root`` must be a filesystem path the driver can
+write (local disk, NFS, a FUSE mount such as ``/dbfs``); Delta tables under it are written by
+executors through Spark as usual. Nothing is ever half-written: files go to a temporary name in
+the same folder and are renamed into place, and the release bundle is built in a temporary folder
+and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+SHA256SUMS = "SHA256SUMS"
+LATEST = "latest"
+
+
+@contextlib.contextmanager
+def atomic_text_writer(path: Path, *, newline: str = "\n") -> Iterator[TextIO]:
+    """Open ``path`` for writing so that readers see either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> Path:
+    """Atomically write ``lines`` (each without its newline) to ``path``."""
+    with atomic_text_writer(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+    return path
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    """Atomically write pretty, key-sorted JSON (stable bytes for checksums)."""
+    with atomic_text_writer(path) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _bundle_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name != SHA256SUMS and not p.name.startswith(".")
+    )
+
+
+def assemble_bundle(staging: Path, release_root: Path, run_id: str) -> Path:
+    """Publish ``staging`` as ``release_root/<run_id>`` atomically, with a SHA256SUMS file.
+
+    The bundle is copied into a temporary sibling folder, checksummed, then renamed into place; an
+    existing bundle of the same run is moved aside first and deleted after the swap, so readers
+    never see a partial bundle.
+
+    Returns:
+        The bundle folder.
+    """
+    release_root.mkdir(parents=True, exist_ok=True)
+    target = release_root / run_id
+    tmp = release_root / f".{run_id}.{uuid.uuid4().hex}.tmp"
+    shutil.copytree(staging, tmp)
+    files = _bundle_files(tmp)
+    sums = [f"{sha256_file(p)}  {p.relative_to(tmp).as_posix()}" for p in files]
+    write_lines(tmp / SHA256SUMS, sums)
+    old = release_root / f".{run_id}.{uuid.uuid4().hex}.old"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def switch_latest(release_root: Path, run_id: str) -> Path:
+    """Point ``release_root/latest`` at ``run_id`` by atomically replacing a relative symlink."""
+    link = release_root / LATEST
+    tmp = release_root / f".{LATEST}.{uuid.uuid4().hex}.tmp"
+    os.symlink(run_id, tmp)
+    os.replace(tmp, link)
+    return link
+
+
+def verify_bundle(bundle: Path) -> list[str]:
+    """Return the files whose checksum does not match SHA256SUMS (empty when intact)."""
+    bad = []
+    for line in (bundle / SHA256SUMS).read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        path = bundle / name
+        if not path.is_file() or sha256_file(path) != digest:
+            bad.append(name)
+    return bad

@@ -1,0 +1,372 @@
+"""Run stages for a run id and keep the run manifest (ARCHITECTURE.md sections 3-4, RELIABILITY.md 5).
+
+A run is identified by its run id: given with ``--run-id`` or derived from the input fingerprint
+and the config hash, so rerunning an unchanged refresh is a no-op. Every stage attempt appends
+``STARTED`` then ``SUCCEEDED``/``FAILED`` rows to the append-only ``runs`` Delta table; the run-level
+``SUCCEEDED`` row is written last, after the release bundle is complete. A run id whose manifest
+holds a different input fingerprint or config hash is refused loudly, because Delta's idempotent
+writes would silently ignore the changed data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from ctdc_spark import __version__
+from ctdc_spark.config import JobConfig
+from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError
+from ctdc_spark.io import delta as delta_io
+from ctdc_spark.io.files import assemble_bundle, switch_latest, write_json
+from ctdc_spark.io.paths import is_local_path, local_path
+from ctdc_spark.prepare._layout import list_input_files
+from ctdc_spark.schemas import RUNS
+from ctdc_spark.stage import RunContext, StageResult
+
+log = logging.getLogger(__name__)
+
+STAGES = ("prepare", "aggregate", "synthesize", "evaluate", "publish")
+RUN_STAGE = "run"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+StageFunction = Callable[[SparkSession, RunContext], StageResult]
+
+
+def _stage_functions() -> dict[str, StageFunction]:
+    # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
+    from ctdc_spark.aggregate import run_aggregate
+    from ctdc_spark.prepare import run_prepare
+
+    registry: dict[str, StageFunction] = {"prepare": run_prepare, "aggregate": run_aggregate}
+    return registry
+
+
+def validate_run_id(run_id: str) -> str:
+    """Check a user-given run id (it names folders and Delta partitions).
+
+    Raises:
+        ConfigError: when it has characters other than letters, digits, ``.``, ``_``, ``-``.
+    """
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(
+            f"--run-id {run_id!r}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return run_id
+
+
+def input_fingerprint(spark: SparkSession, cfg: JobConfig) -> str:
+    """SHA-256 over the input's content (files) or its table version (Delta)."""
+    inp = cfg.input
+    digest = hashlib.sha256(f"{inp.format}\x1f".encode())
+    if inp.format == "delta":
+        version = delta_io.latest_version(spark, inp.path)
+        digest.update(f"delta\x1f{inp.path}\x1f{version}".encode())
+        return digest.hexdigest()
+    files = list_input_files(inp)
+    if is_local_path(inp.path):
+        for name in files:
+            path = local_path(name)
+            digest.update(f"{path.name}\x1f{path.stat().st_size}\x1f".encode())
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        return digest.hexdigest()
+    contents = (
+        spark.read.format("binaryFile")
+        .load(inp.path)
+        .select("path", F.sha2("content", 256).alias("h"))
+        .orderBy("path")
+        .collect()
+    )
+    for row in contents:
+        digest.update(f"{row['path']}\x1f{row['h']}\x1f".encode())
+    return digest.hexdigest()
+
+
+def derive_run_id(fingerprint: str, config_hash: str) -> str:
+    """A stable run id for an unchanged input and config: reruns become no-ops."""
+    return "r-" + hashlib.sha256(f"{fingerprint}:{config_hash}".encode()).hexdigest()[:16]
+
+
+def _manifest_rows(spark: SparkSession, root: str, run_id: str) -> list[dict[str, object]]:
+    path = delta_io.table_path(root, RUNS.name)
+    if not delta_io.table_exists(spark, path):
+        return []
+    rows = (
+        delta_io.read_table(spark, RUNS, root=root)
+        .where(delta_io.run_filter(run_id))
+        .select("stage", "status", "input_fingerprint", "config_hash", "started_at")
+        .collect()
+    )
+    return [r.asDict() for r in rows]
+
+
+def _succeeded(rows: Sequence[dict[str, object]], stage: str) -> bool:
+    return any(r["stage"] == stage and r["status"] == "SUCCEEDED" for r in rows)
+
+
+def _run_seed(ctx_dir: Path, cfg: JobConfig) -> int:
+    """The synthesis seed: explicit in config, or a secret drawn once per run and kept private.
+
+    The secret seed is stored only under ``private/<run_id>/`` so a rerun after a failure
+    reproduces the same sample, while nobody without access to private files can.
+    """
+    if cfg.synthesis.seed is not None:
+        return cfg.synthesis.seed
+    path = ctx_dir / "run_secrets.json"
+    if path.exists():
+        return int(json.loads(path.read_text(encoding="utf-8"))["synthesis_seed"])
+    seed = secrets.randbits(63)
+    write_json(path, {"synthesis_seed": seed})
+    os.chmod(path, 0o600)
+    return seed
+
+
+@contextlib.contextmanager
+def run_lock(root: str, run_id: str) -> Iterator[None]:
+    """Hold an exclusive lock file per run id, so two invocations cannot interleave one run.
+
+    A lock left by a dead process on this host is taken over; one held by a live process (or on
+    another host) makes the second invocation fail cleanly.
+    """
+    lock_dir = local_path(root) / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"{run_id}.lock"
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _stale_lock(path):
+                path.unlink(missing_ok=True)
+                continue
+            raise RunConflictError(
+                f"run {run_id} is already in progress (lock {path}); wait for it to finish, "
+                "or start this run with another --run-id."
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            json.dump(owner, handle)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _stale_lock(path: Path) -> bool:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if owner.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _library_versions(spark: SparkSession) -> dict[str, str]:
+    import delta
+    import numpy
+    import pandas
+    import pyarrow
+
+    return {
+        "ctdc_spark": __version__,
+        "spark": spark.version,
+        "delta_spark": delta.__version__ if hasattr(delta, "__version__") else "",
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+@dataclass
+class _Manifest:
+    spark: SparkSession
+    ctx: RunContext
+    config_hash: str
+    attempt_id: str
+    versions: dict[str, str]
+
+    def record(
+        self,
+        stage: str,
+        status: str,
+        started: dt.datetime,
+        *,
+        result: StageResult | None = None,
+        error_class: str | None = None,
+    ) -> None:
+        ended = None if status == "STARTED" else dt.datetime.now(dt.timezone.utc)
+        row = {
+            "run_id": self.ctx.run_id,
+            "attempt_id": self.attempt_id,
+            "stage": stage,
+            "status": status,
+            "started_at": started,
+            "ended_at": ended,
+            "elapsed_seconds": (ended - started).total_seconds() if ended else None,
+            "input_fingerprint": self.ctx.input_fingerprint,
+            "config_hash": self.config_hash,
+            "row_counts": result.row_counts if result else None,
+            "delta_versions": result.delta_versions if result else None,
+            "library_versions": self.versions,
+            "privacy": result.privacy if result else None,
+            "error_class": error_class,
+        }
+        delta_io.append_rows(self.spark, RUNS, [row], root=self.ctx.root)
+
+
+@dataclass
+class RunSummary:
+    """What ``ctdc-spark run`` prints: the run id, what ran, and where results are."""
+
+    run_id: str
+    stages_run: list[str]
+    stages_skipped: list[str]
+    outputs: list[str]
+    release_dir: str | None
+
+
+def _with_prerequisites(stages: Sequence[str]) -> list[str]:
+    """Requested stages plus every earlier stage (run only if not already done for this run)."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}.")
+    last = max(STAGES.index(s) for s in stages)
+    return list(STAGES[: last + 1])
+
+
+def error_class_of(exc: BaseException) -> str:
+    """A value-free label for an exception: its type and, for Spark errors, the error class."""
+    label = type(exc).__name__
+    getter = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
+    if callable(getter):
+        with contextlib.suppress(Exception):
+            condition = getter()
+            if condition:
+                label = f"{label}:{condition}"
+    return label
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The exception's frames (file, line, function) without any message text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames[-8:]))
+
+
+def run_pipeline(
+    spark: SparkSession,
+    cfg: JobConfig,
+    *,
+    stages: Sequence[str] = STAGES,
+    run_id: str | None = None,
+) -> RunSummary:
+    """Run ``stages`` (and any missing earlier stage) for one run id.
+
+    Args:
+        spark: The session from :func:`ctdc_spark.session.build_session`.
+        cfg: Validated config.
+        stages: Requested stages; earlier stages already done for this run are skipped.
+        run_id: Explicit run id, or None to derive one from input and config.
+
+    Returns:
+        The run summary.
+
+    Raises:
+        RunConflictError: the run id exists with another input/config, or is locked.
+        CtdcError: from a stage (bad input, failed verification, ...).
+    """
+    config_hash = cfg.config_hash()
+    fingerprint = input_fingerprint(spark, cfg)
+    run_id = validate_run_id(run_id) if run_id else derive_run_id(fingerprint, config_hash)
+    plan = _with_prerequisites(stages)
+    registry = _stage_functions()
+    plan = [s for s in plan if s in registry]
+    with run_lock(cfg.output.root, run_id):
+        previous = _manifest_rows(spark, cfg.output.root, run_id)
+        for row in previous:
+            if row["input_fingerprint"] != fingerprint or row["config_hash"] != config_hash:
+                raise RunConflictError(
+                    f"run {run_id} already exists with a different "
+                    f"{'input' if row['input_fingerprint'] != fingerprint else 'config'}; a run id "
+                    "must always mean the same input and config. Use a new --run-id for changed data."
+                )
+        private_dir = local_path(cfg.output.root) / "private" / run_id
+        ctx = RunContext(cfg=cfg, run_id=run_id, seed=_run_seed(private_dir, cfg), input_fingerprint=fingerprint)
+        full_run = list(stages) == list(STAGES)
+        if full_run and _succeeded(previous, RUN_STAGE):
+            log.info("run %s already succeeded with this input and config; nothing to do", run_id)
+            release = ctx.release_root / run_id
+            return RunSummary(run_id, [], list(plan), [], str(release) if release.exists() else None)
+
+        manifest = _Manifest(spark, ctx, config_hash, uuid.uuid4().hex, _library_versions(spark))
+        run_started = dt.datetime.now(dt.timezone.utc)
+        ran, skipped, outputs = [], [], []
+        for stage in plan:
+            if _succeeded(previous, stage):
+                log.info("stage %s already succeeded for run %s; skipping", stage, run_id)
+                skipped.append(stage)
+                continue
+            result = _run_stage(spark, ctx, manifest, stage, registry[stage])
+            ran.append(stage)
+            outputs.extend(result.outputs)
+        bundle = ctx.release_root / run_id
+        if ctx.staging_dir.exists() and (ran or not bundle.exists()):
+            assemble_bundle(ctx.staging_dir, ctx.release_root, run_id)
+            if full_run:
+                switch_latest(ctx.release_root, run_id)
+        if full_run:
+            manifest.record(RUN_STAGE, "SUCCEEDED", run_started, result=StageResult())
+        return RunSummary(run_id, ran, skipped, outputs, str(bundle) if bundle.exists() else None)
+
+
+def _run_stage(
+    spark: SparkSession, ctx: RunContext, manifest: _Manifest, stage: str, function: StageFunction
+) -> StageResult:
+    started = dt.datetime.now(dt.timezone.utc)
+    clock = time.monotonic()
+    log.info("stage %s started (run %s)", stage, ctx.run_id)
+    manifest.record(stage, "STARTED", started)
+    spark.sparkContext.setJobGroup(f"ctdc-{stage}", f"ctdc-spark {stage} stage", interruptOnCancel=False)
+    try:
+        result = function(spark, ctx)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            manifest.record(stage, "FAILED", started, error_class=error_class_of(exc))
+        if isinstance(exc, PySparkException | Py4JError):
+            # A failure inside Spark (lost executors, out of memory, ...): the stage failed, and
+            # the original message is dropped because Spark can quote record values in it.
+            raise StageFailedError(
+                f"stage {stage} failed in Spark ({error_class_of(exc)}); rerun the same command to "
+                "resume the run (finished stages are skipped)."
+            ) from None
+        raise
+    manifest.record(stage, "SUCCEEDED", started, result=result)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(result.row_counts.items()))
+    log.info("stage %s finished in %.1fs (%s)", stage, time.monotonic() - clock, counts or "no rows")
+    return result

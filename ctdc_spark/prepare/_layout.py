@@ -1,0 +1,263 @@
+"""Input discovery, header reading and column resolution, without Spark jobs.
+
+``ctdc-spark validate`` uses this module alone: it lists the input files, reads each file's header
+on the driver (a few bytes), normalises header names (SPEC.md 2.2) and resolves every column the
+config names. Messages name files, columns and row numbers, never cell values.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ctdc_spark.config import InputConfig
+from ctdc_spark.errors import ConfigError, InputDataError
+from ctdc_spark.io.paths import is_local_path, local_path
+
+SEMICOLON = "<semicolon>"
+COLON = "<colon>"
+_EDGE_WHITESPACE = re.compile(r"^\s+|\s+$")
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
+
+ColumnRole = Literal["single", "multi", "binned"]
+
+
+def normalize_text(text: str) -> str:
+    """Trim whitespace and replace the reserved delimiters (SPEC.md 2.2).
+
+    Example:
+        >>> normalize_text("  D;h ") , normalize_text("E:h")
+        ('D<semicolon>h', 'E<colon>h')
+    """
+    return _EDGE_WHITESPACE.sub("", text).replace(";", SEMICOLON).replace(":", COLON)
+
+
+def _match_key(name: str) -> str:
+    return normalize_text(name).lower()
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column of the input file that the run uses."""
+
+    file_index: int
+    name: str
+    role: ColumnRole
+    multi_value_delimiter: str | None = None
+    bin_edges: tuple[float, ...] = ()
+    sensitive_zero: bool = False
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """The resolved input: files, the normalised header and the columns to use, in file order."""
+
+    files: tuple[str, ...]
+    header: tuple[str, ...]
+    columns: tuple[SourceColumn, ...]
+    subject_id_index: int | None
+
+    @property
+    def n_fields(self) -> int:
+        """Number of fields each row must have."""
+        return len(self.header)
+
+
+def list_input_files(cfg: InputConfig) -> tuple[str, ...]:
+    """List the files of a CSV/TSV/Parquet input (a file or a folder of files, sorted by name).
+
+    Raises:
+        InputDataError: when the path is missing, unreadable or holds no data files.
+    """
+    if not is_local_path(cfg.path):
+        return (cfg.path,)
+    path = local_path(cfg.path)
+    if not path.exists():
+        raise InputDataError(
+            f"input.path {cfg.path} does not exist; check the path or pass --set input.path=FILE."
+        )
+    if cfg.format == "delta":
+        if not (path / "_delta_log").is_dir():
+            raise InputDataError(f"input.path {cfg.path} is not a Delta table (no _delta_log folder).")
+        return (str(path),)
+    if path.is_file():
+        return (str(path),)
+    suffixes = {".parquet"} if cfg.format == "parquet" else _TEXT_SUFFIXES
+    files = sorted(
+        str(p)
+        for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith((".", "_"))
+    )
+    if not files:
+        raise InputDataError(
+            f"input.path {cfg.path} is a folder without {'/'.join(sorted(suffixes))} files; "
+            "point it at a file or a folder of input files."
+        )
+    return tuple(files)
+
+
+def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | None:
+    """Read the first record of a delimited text file, or None when it is not local."""
+    if not is_local_path(file):
+        return None
+    path = local_path(file)
+    try:
+        with path.open("r", encoding=encoding, newline="", errors="strict") as handle:
+            handle_start = handle.read(1)
+            if not handle_start:
+                raise InputDataError(f"input file {path.name} is empty; it needs a header row and data rows.")
+            if handle_start != "\ufeff":  # a UTF-8 byte-order mark is not part of the first name
+                handle.seek(0)
+            row = next(csv.reader(handle, delimiter=delimiter), None)
+    except UnicodeDecodeError:
+        raise InputDataError(
+            f"the header of input file {path.name} is not valid {encoding}; "
+            "save the file as UTF-8 or set input.encoding (e.g. latin-1)."
+        ) from None
+    except PermissionError:
+        raise InputDataError(f"input file {path.name} cannot be read (permission denied).") from None
+    except IsADirectoryError:
+        raise InputDataError(f"input.path {file} is a folder; set input.format or point at a file.") from None
+    if row is None or not any(cell.strip() for cell in row):
+        raise InputDataError(f"input file {path.name} has no header row; the first line must name the columns.")
+    return row
+
+
+def _parquet_header(file: str) -> list[str] | None:
+    if not is_local_path(file):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(local_path(file)).names)
+    except Exception:
+        raise InputDataError(f"input file {Path(file).name} is not a readable Parquet file.") from None
+
+
+def _delta_header(table: str) -> list[str] | None:
+    """Column names from the newest ``metaData`` action of a local Delta log."""
+    if not is_local_path(table):
+        return None
+    log = local_path(table) / "_delta_log"
+    for commit in sorted(log.glob("*.json"), reverse=True):
+        for line in commit.read_text(encoding="utf-8").splitlines():
+            action = json.loads(line)
+            if "metaData" in action:
+                schema = json.loads(action["metaData"]["schemaString"])
+                return [f["name"] for f in schema["fields"]]
+    checkpoints = sorted(log.glob("*.checkpoint*.parquet"), reverse=True)
+    if checkpoints:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_table(checkpoints[0], columns=["metaData"]).column("metaData").to_pylist()
+        for entry in meta:
+            if entry and entry.get("schemaString"):
+                return [f["name"] for f in json.loads(entry["schemaString"])["fields"]]
+    raise InputDataError(f"input.path {table} is a Delta table without a readable schema.")
+
+
+def read_header(cfg: InputConfig, files: Sequence[str]) -> list[str] | None:
+    """The raw header of the input; every CSV/TSV file of a folder must have the same header.
+
+    Returns:
+        The header, or None when the input is not on the driver's filesystem.
+    """
+    if cfg.format == "parquet":
+        return _parquet_header(files[0])
+    if cfg.format == "delta":
+        return _delta_header(files[0])
+    first = read_csv_header(files[0], delimiter=cfg.field_delimiter, encoding=cfg.encoding)
+    for other in files[1:]:
+        header = read_csv_header(other, delimiter=cfg.field_delimiter, encoding=cfg.encoding)
+        if header is not None and first is not None and header != first:
+            raise InputDataError(
+                f"input file {Path(other).name} has a different header from {Path(files[0]).name}; "
+                "all files of an input folder must share one header."
+            )
+    return first
+
+
+def _resolve(name: str, lookup: dict[str, int], header: Sequence[str], setting: str) -> int:
+    key = _match_key(name)
+    if key in lookup:
+        return lookup[key]
+    close = difflib.get_close_matches(normalize_text(name), list(header), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"{setting} names column {name!r}, which is not in the input header.{hint} "
+        "Column names match case-insensitively after trimming."
+    )
+
+
+def resolve_layout(cfg: InputConfig, files: Sequence[str], raw_header: Sequence[str]) -> InputLayout:
+    """Normalise the header and resolve every column the config refers to.
+
+    Raises:
+        InputDataError: duplicate or empty column names among the used columns.
+        ConfigError: a configured column that the header does not have.
+    """
+    header = tuple(normalize_text(h) for h in raw_header)
+    lookup: dict[str, int] = {}
+    duplicates: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        key = name.lower()
+        if key in lookup:
+            duplicates.setdefault(key, [lookup[key]]).append(i)
+        else:
+            lookup[key] = i
+
+    if cfg.use_columns:
+        used = sorted({_resolve(c, lookup, header, "input.use_columns") for c in cfg.use_columns})
+    else:
+        used = list(range(len(header)))
+    subject_index = (
+        _resolve(cfg.subject_id, lookup, header, "input.subject_id") if cfg.subject_id is not None else None
+    )
+    zeros = {_resolve(c, lookup, header, "input.sensitive_zeros") for c in cfg.sensitive_zeros}
+    multi = {_resolve(c, lookup, header, "input.multi_value_columns"): d for c, d in cfg.multi_value_columns.items()}
+    bins = {_resolve(c, lookup, header, "input.bins"): tuple(e) for c, e in cfg.bins.items()}
+
+    used_set = set(used) - ({subject_index} if subject_index is not None else set())
+    for key, positions in duplicates.items():
+        clash = [p for p in positions if p in used_set or p == subject_index]
+        if len(clash) > 1:
+            cols = ", ".join(f"{header[p]!r} (column {p + 1})" for p in clash)
+            raise InputDataError(
+                f"duplicate column names after normalisation: {cols}; rename them in the file "
+                "or exclude all but one with input.use_columns."
+            )
+    columns = []
+    for i in sorted(used_set):
+        if not header[i]:
+            raise InputDataError(
+                f"column {i + 1} of the header has an empty name; name it or exclude it with input.use_columns."
+            )
+        role: ColumnRole = "multi" if i in multi else "binned" if i in bins else "single"
+        columns.append(
+            SourceColumn(
+                file_index=i,
+                name=header[i],
+                role=role,
+                multi_value_delimiter=multi.get(i),
+                bin_edges=bins.get(i, ()),
+                sensitive_zero=i in zeros,
+            )
+        )
+    if not columns:
+        raise ConfigError("input.use_columns selects no attribute column; list at least one column.")
+    return InputLayout(files=tuple(files), header=header, columns=tuple(columns), subject_id_index=subject_index)
+
+
+def inspect_input(cfg: InputConfig) -> InputLayout | None:
+    """List files, read the header and resolve the layout (None when the input is not local)."""
+    files = list_input_files(cfg)
+    raw_header = read_header(cfg, files)
+    if raw_header is None:
+        return None
+    return resolve_layout(cfg, files, raw_header)

@@ -1,0 +1,122 @@
+"""The one place a SparkSession is built (Delta-enabled; local or under spark-submit).
+
+Local runs (plain ``python``/console script) get Delta's JVM artifacts through Spark's standard
+package mechanism: :func:`delta.configure_spark_with_delta_pip` sets ``spark.jars.packages`` and
+Spark's Ivy resolves them from the local Maven repository or Maven Central on first use. Under
+``spark-submit`` the submitter owns the master and the packages (``--master``, ``--packages``), and
+settings given there win because the builder ends in ``getOrCreate()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from importlib import resources
+
+from pyspark.sql import SparkSession
+
+from ctdc_spark.config import SparkConfig
+from ctdc_spark.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.3.1"
+"""The Delta artifact matching the pinned pyspark 4.1.1 / delta-spark 4.3.1 pair (for spark-submit)."""
+
+DELTA_CONF: Mapping[str, str] = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+# Side doors closed by default (RELIABILITY.md 3.6): the UI and the event log render data values
+# from plans and failed tasks, so they are off unless a user turns them on explicitly.
+SAFE_DEFAULT_CONF: Mapping[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.eventLog.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Deterministic shuffles: AQE may coalesce partitions differently run to run, which is harmless
+    # for correctness (all sampling is keyed by record id) but makes task-level tests flaky.
+    "spark.sql.adaptive.coalescePartitions.enabled": "false",
+    # Delta's default of 50 snapshot partitions is tuned for big tables; ours are small.
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+LOCAL_DEFAULT_CONF: Mapping[str, str] = {
+    # A 2-core laptop: few shuffle partitions, a bounded driver (local mode runs executors in it).
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "4",
+    "spark.driver.memory": "4g",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def build_session(cfg: SparkConfig, *, under_spark_submit: bool) -> SparkSession:
+    """Build (or reuse) the SparkSession for a run.
+
+    Args:
+        cfg: The ``spark`` config section; ``conf`` entries override every default here.
+        under_spark_submit: True when the driver was launched by ``spark-submit`` (detected by the
+            CLI); then master and packages are left to the submitter.
+
+    Returns:
+        A Delta-enabled session with the privacy-safe defaults (UI and event log off).
+
+    Raises:
+        ConfigError: if Delta Lake classes are not on the classpath under spark-submit.
+    """
+    builder = SparkSession.builder.appName(cfg.app_name)
+    conf: dict[str, str] = {**SAFE_DEFAULT_CONF, **DELTA_CONF}
+    if not under_spark_submit:
+        conf.update(LOCAL_DEFAULT_CONF)
+        log4j = resources.files("ctdc_spark").joinpath("resources/log4j2.properties")
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j}"
+        # Local Python workers must run this interpreter (the one with ctdc_spark installed);
+        # PySpark reads the worker executable from the environment only.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(cfg.master or "local[*]")
+    elif cfg.master:
+        builder = builder.master(cfg.master)
+    conf.update({k: str(v) for k, v in cfg.conf.items()})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if not under_spark_submit:
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    _silence_value_quoting_loggers()
+    spark = builder.getOrCreate()
+    _check_delta_available(spark)
+    spark.sparkContext.setLogLevel("ERROR")
+    log.info("spark session ready (master %s, Spark %s)", spark.sparkContext.master, spark.version)
+    return spark
+
+
+def _silence_value_quoting_loggers() -> None:
+    """Disable PySpark's query-context loggers: they print failed plans and messages to stderr.
+
+    Error messages and plans can quote cell values (RELIABILITY.md 3.6); our CLI reports errors
+    by class instead.
+    """
+    from pyspark.logger import PySparkLogger
+
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
+
+
+def _check_delta_available(spark: SparkSession) -> None:
+    # Utils.classForName uses Spark's context class loader, which also sees --packages jars
+    # (java.lang.Class.forName through py4j would only see the system class path).
+    jvm = spark.sparkContext._jvm
+    try:
+        jvm.org.apache.spark.util.Utils.classForName(  # type: ignore[union-attr]
+            "io.delta.sql.DeltaSparkSessionExtension", True, False
+        )
+    except Exception:
+        raise ConfigError(
+            "Delta Lake is not on the Spark classpath; add "
+            f"--packages {DELTA_PACKAGE} to spark-submit (or install it in the cluster image)."
+        ) from None
