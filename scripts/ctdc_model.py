@@ -20,11 +20,12 @@ of women among forced-labour victims and share of minors. Everything else is dra
   decides which fields are collected at all, hence how many cells are ``-99``; fields that CTDC
   started collecting in 2017 are ``-99`` before that year.
 
-Marginals are loosely calibrated on public figures (CTDC's synthetic datasets: ~70% women, sexual
-exploitation overwhelmingly female, forced labour split by sector) and give CTDC-like sparsity: a
-record has a median of 14 cells that are neither ``-99`` nor ``0`` among its 63 columns, 11 without
-the summary columns. Unlike CTDC, which fills ``RecruiterRelationship`` for hotline records only,
-the model fills every summary column from its indicators for all sources.
+Marginals are loosely calibrated on CTDC's public material (its victim-perpetrator synthetic dataset
+and data stories: most victims are women, sexual exploitation is overwhelmingly female, forced
+labour splits by sector and gender); about 68% of generated victims are women. Sparsity is
+CTDC-like: a record has a median of 14 cells that are neither ``-99`` nor ``0`` among its 63
+columns, 11 without the summary columns. Unlike CTDC, which fills ``RecruiterRelationship`` for
+hotline records only, the model fills every summary column from its indicators for all sources.
 
 Example:
     >>> frame = generate_ctdc_like(5, seed=1)
