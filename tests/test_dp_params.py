@@ -342,9 +342,9 @@ def test_accuracy_custom() -> None:
 
 def test_length_one_presets() -> None:
     for mode in ("prioritize_long", "prioritize_short", "balanced"):
-        assert sigma_proportions_for(DpConfig(accuracy_mode=mode), 1) == (1.0,)  # type: ignore[arg-type]
+        assert sigma_proportions_for(DpConfig(accuracy_mode=mode), 1) == (1.0,)
     for fab in ("uncontrolled", "progressive", "balanced", "minimize"):
-        assert dict(thresholds_for(DpConfig(fabrication_mode=fab), 1).values) == {}  # type: ignore[arg-type]
+        assert dict(thresholds_for(DpConfig(fabrication_mode=fab), 1).values) == {}
     with pytest.raises(ConfigError, match="reporting_length"):
         sigma_proportions_for(DpConfig(), 0)
 

@@ -461,6 +461,7 @@ def compute_noise_parameters(
     Raises:
         ConfigError: If a configured value is out of range or ``protected_n`` does not match
             ``number_of_records_epsilon_proportion``.
+        ValueError: If a record count needed for delta is not a whole number >= 1.
         InputDataError: If delta must be derived from a record count that is too small.
         CtdcInternalError: If the consistency check ``L eps_Q^2/2 + sum 1/(2 sigma_k^2) = rho``
             fails (a bug).
