@@ -35,7 +35,10 @@ AccuracyMode = Literal["prioritize_long", "prioritize_short", "balanced", "custo
 FabricationMode = Literal["uncontrolled", "progressive", "balanced", "minimize", "custom"]
 ThresholdType = Literal["adaptive", "fixed"]
 
-RESERVED_CHARACTERS = (";", ":")
+
+
+def _frozen_empty() -> Mapping[Any, Any]:
+    return types.MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,9 @@ class InputConfig:
     record_limit: int = 0
     unknown_values: tuple[str, ...] = ("",)
     sensitive_zeros: tuple[str, ...] = ()
-    multi_value_columns: Mapping[str, str] = field(default_factory=dict)
+    multi_value_columns: Mapping[str, str] = field(default_factory=_frozen_empty)
     subject_id: str | None = None
-    bins: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    bins: Mapping[str, tuple[float, ...]] = field(default_factory=_frozen_empty)
     on_bad_rows: BadRowPolicy = "fail"
 
     @property
@@ -77,7 +80,7 @@ class DpConfig:
     sigma_proportions: tuple[float, ...] | None = None
     fabrication_mode: FabricationMode = "uncontrolled"
     threshold_type: ThresholdType = "adaptive"
-    threshold_values: Mapping[int, float] = field(default_factory=dict)
+    threshold_values: Mapping[int, float] = field(default_factory=_frozen_empty)
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,10 @@ class ExplorerConfig:
     languages: tuple[str, ...] = ("en", "fr", "es", "de", "ar")
     default_language: str = "en"
     default_columns: tuple[str, ...] = ()
-    pages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    column_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    pages: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_empty)
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_empty)
+    column_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
     small_count_threshold: int | None = None
 
 
@@ -147,7 +150,7 @@ class SparkConfig:
 
     master: str | None = None
     app_name: str = "ctdc-spark"
-    conf: Mapping[str, str] = field(default_factory=dict)
+    conf: Mapping[str, str] = field(default_factory=_frozen_empty)
 
 
 @dataclass(frozen=True)

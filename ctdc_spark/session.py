@@ -43,6 +43,9 @@ SAFE_DEFAULT_CONF: Mapping[str, str] = {
     # Delta's default of 50 snapshot partitions is tuned for big tables; ours are small.
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # New Delta tables keep no per-file min/max statistics: in private tables they would copy cell
+    # values into _delta_log (RELIABILITY.md 1.8); our reads filter by run_id partitions only.
+    "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
 }
 
 LOCAL_DEFAULT_CONF: Mapping[str, str] = {

@@ -7,8 +7,8 @@ silently ignores a retried write with *different* data; the run manifest guards 
 refusing a run id whose input fingerprint or config hash changed (:mod:`ctdc_spark.pipeline`).
 
 Every commit carries ``userMetadata`` with the run id (never data values). Tables are created
-explicitly with their declared schema; private tables disable per-file column statistics because
-``_delta_log`` would otherwise store min/max cell values (RELIABILITY.md 1.8).
+by their first write with their declared schema; no table keeps per-file column statistics, because
+``_delta_log`` would otherwise store min/max cell values of private tables (RELIABILITY.md 1.8).
 """
 
 from __future__ import annotations
@@ -72,7 +72,11 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 
 
 def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
-    """Create the table with its declared schema if missing; return its path."""
+    """Create an append-only table (the run manifest) if missing; return its path.
+
+    Other tables are created by their first write (one commit fewer); their properties come from
+    :data:`ctdc_spark.session.SAFE_DEFAULT_CONF` defaults for new tables.
+    """
     path = table_path(root, spec.name)
     if table_exists(spark, path):
         return path
@@ -81,11 +85,7 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
-        if spec.private:
-            builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
-        if spec.name == "runs":
-            builder = builder.property("delta.appendOnly", "true")
-        builder.execute()
+        builder.property("delta.appendOnly", "true").execute()
 
     retry_on_conflict(create, what=spec.name)
     return path
@@ -125,7 +125,7 @@ def write_run_table(
         The table version after the write.
     """
     spark = df.sparkSession
-    path = ensure_table(spark, root, spec)
+    path = table_path(root, spec.name)
     metadata = json.dumps({"run_id": run_id, "stage": stage, "table": spec.name}, sort_keys=True)
     app_id = f"ctdc-spark/{spec.name}/{run_id}"
 
@@ -138,6 +138,7 @@ def write_run_table(
             .option("txnAppId", app_id)
             .option("txnVersion", str(txn_version))
             .option("userMetadata", metadata)
+            .partitionBy(*spec.partition_by)
             .save(path)
         )
 
@@ -146,7 +147,7 @@ def write_run_table(
 
 
 def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, Any]], *, root: str) -> int:
-    """Append a few driver-side rows (the run manifest) and return the new table version."""
+    """Append a few driver-side rows to an append-only table (the run manifest); return the new version."""
     path = ensure_table(spark, root, spec)
     df = spark.createDataFrame([tuple(r.get(f.name) for f in spec.schema.fields) for r in rows], spec.schema)
 

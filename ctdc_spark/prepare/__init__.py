@@ -23,6 +23,7 @@ from ctdc_spark.stage import RunContext, StageResult
 from ctdc_spark.prepare._attributes import (
     CellRules,
     attribute_entries,
+    attribute_values,
     attributes_table,
     bin_problems,
     columns_table,
@@ -159,15 +160,17 @@ def prepare_tables(
 
     if layout.subject_id_index is not None:
         key = subject_key(layout)
-        entries = attribute_entries(good, layout=layout, rules=rules, key=key)
+        values = attribute_values(good, layout=layout, rules=rules, key=key)
+        entries = attribute_entries(values, layout=layout)
         _raise_subject_errors(good, entries, layout)
         entries = entries.distinct()
-        keys = good.select(key.alias("key")).distinct()
+        keys = values.select("key").distinct()
         # Subjects sorted by their normalised id (SPEC.md 2.6); one row per subject.
         record_id = F.dense_rank().over(Window.orderBy("key")) - 1
     else:
-        entries = attribute_entries(good, layout=layout, rules=rules, key=F.col("row_number"))
-        keys = good.select(F.col("row_number").alias("key"))
+        values = attribute_values(good, layout=layout, rules=rules, key=F.col("row_number"))
+        entries = attribute_entries(values, layout=layout)
+        keys = values.select("key")
         record_id = F.col("key") - 1
     entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
     persisted.append(entries)

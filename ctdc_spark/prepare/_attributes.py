@@ -7,7 +7,7 @@ multi-value expansion into ``<col>_<value>`` indicator attributes, and subject-i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -100,17 +100,50 @@ def bin_problems(df: DataFrame, *, layout: InputLayout, rules: CellRules) -> Col
     return expr
 
 
-def _entries_of(col: SourceColumn, rules: CellRules) -> Column:
-    """The attributes one source column contributes to a row, as an array of ENTRY structs."""
-    value = normalize_cell(cell(col.file_index))
+def attribute_values(rows: DataFrame, *, layout: InputLayout, rules: CellRules, key: Column) -> DataFrame:
+    """Normalise every used cell once and keep only attribute values.
+
+    Returns:
+        Column ``key`` plus, per used column, ``f<i>``: the attribute value (string, null when the
+        cell carries no attribute) or, for a multi-value column, the distinct attribute pieces
+        (array<string>, possibly empty).
+    """
+    values = []
+    for col in layout.columns:
+        raw = cell(col.file_index)
+        if col.role == "multi":
+            assert col.multi_value_delimiter is not None
+            pieces = F.transform(F.split(raw, _java_literal_regex(col.multi_value_delimiter)), normalize_cell)
+            kept = F.array_distinct(F.filter(pieces, _attribute_filter(rules, col)))
+            # An empty cell splits to null, and one null array would make the row's flatten() null.
+            values.append(F.coalesce(kept, F.array().cast(T.ArrayType(T.StringType()))).alias(raw_name(col)))
+            continue
+        value = normalize_cell(raw)
+        if col.role == "binned":
+            value = F.when(rules.is_known(value), _bin(value.try_cast("double"), col.bin_edges))
+        values.append(F.when(rules.is_attribute(value, col), value).alias(raw_name(col)))
+    return rows.select(key.alias("key"), *values)
+
+
+def _attribute_filter(rules: CellRules, col: SourceColumn) -> Callable[[Column], Column]:
+    # A one-argument function: F.filter passes the element index to two-argument lambdas.
+    def keep(piece: Column) -> Column:
+        return rules.is_attribute(piece, col)
+
+    return keep
+
+
+def raw_name(col: SourceColumn) -> str:
+    """Name of a source column's field in the positional frames."""
+    return f"f{col.file_index}"
+
+
+def _entries_of(col: SourceColumn) -> Column:
+    """The attributes one column contributes to a row (from :func:`attribute_values`), as ENTRY structs."""
+    value = F.col(raw_name(col))
     if col.role == "multi":
-        assert col.multi_value_delimiter is not None
-        pieces = F.transform(F.split(cell(col.file_index), _java_literal_regex(col.multi_value_delimiter)), normalize_cell)
-        kept = F.array_distinct(F.filter(pieces, lambda p: rules.is_attribute(p, col)))
-        # An empty cell splits to null, and one null array would make the row's flatten() null.
-        kept = F.coalesce(kept, F.array().cast(T.ArrayType(T.StringType())))
         return F.transform(
-            kept,
+            value,
             lambda p: F.struct(
                 F.lit(col.file_index).alias("source_index"),
                 F.lit(True).alias("multi"),
@@ -119,8 +152,6 @@ def _entries_of(col: SourceColumn, rules: CellRules) -> Column:
                 p.alias("source_value"),
             ),
         )
-    if col.role == "binned":
-        value = F.when(rules.is_known(value), _bin(value.try_cast("double"), col.bin_edges))
     entry = F.struct(
         F.lit(col.file_index).alias("source_index"),
         F.lit(False).alias("multi"),
@@ -128,23 +159,21 @@ def _entries_of(col: SourceColumn, rules: CellRules) -> Column:
         value.alias("value"),
         value.alias("source_value"),
     )
-    return F.when(rules.is_attribute(value, col), F.array(entry)).otherwise(F.array().cast(T.ArrayType(ENTRY)))
+    return F.when(value.isNotNull(), F.array(entry)).otherwise(F.array().cast(T.ArrayType(ENTRY)))
 
 
-def attribute_entries(rows: DataFrame, *, layout: InputLayout, rules: CellRules, key: Column) -> DataFrame:
+def attribute_entries(values: DataFrame, *, layout: InputLayout) -> DataFrame:
     """Explode rows into one line per attribute occurrence.
 
     Args:
-        rows: Good raw rows (columns ``f<i>``).
+        values: Output of :func:`attribute_values`.
         layout: Resolved input layout.
-        rules: Unknown-value rules.
-        key: The row's record key (row number, or the normalised subject id).
 
     Returns:
         Columns ``key``, ``source_index``, ``multi``, ``column``, ``value``, ``source_value``.
     """
-    arrays = [_entries_of(col, rules) for col in layout.columns]
-    return rows.select(key.alias("key"), F.explode(F.flatten(F.array(*arrays))).alias("e")).select("key", "e.*")
+    arrays = [_entries_of(col) for col in layout.columns]
+    return values.select("key", F.explode(F.flatten(F.array(*arrays))).alias("e")).select("key", "e.*")
 
 
 def subject_key(layout: InputLayout) -> Column:

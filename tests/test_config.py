@@ -1,0 +1,100 @@
+"""Typed config: defaults, precedence, unknown keys and validation messages (no Spark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctdc_spark.cli import _env_overrides
+from ctdc_spark.config import load_config
+from ctdc_spark.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_match_the_architecture_contract() -> None:
+    cfg = load_config(None, overrides=["input.path=x.csv"])
+    assert cfg.input.format == "csv" and cfg.input.delimiter == ","
+    assert cfg.input.unknown_values == ("",) and cfg.input.on_bad_rows == "fail"
+    assert (cfg.privacy.resolution, cfg.privacy.reporting_length, cfg.privacy.dp) == (10, 3, None)
+    assert (cfg.synthesis.mode, cfg.synthesis.seed) == ("row_seeded", None)
+    assert cfg.output.root == "output" and cfg.spark.master is None
+
+
+def test_precedence_file_then_env_then_set(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("input: {path: a.csv}\nprivacy: {resolution: 4, reporting_length: 2}\n")
+    env = _env_overrides({"CTDC__PRIVACY__RESOLUTION": "6", "CTDC__PRIVACY__REPORTING_LENGTH": "4", "HOME": "/x"})
+    cfg = load_config(path, env_overrides=env, overrides=["privacy.reporting_length=5"])
+    assert cfg.privacy.resolution == 6  # env beats file
+    assert cfg.privacy.reporting_length == 5  # --set beats env
+    assert cfg.input.path == "a.csv"
+
+
+def test_tsv_defaults_to_tab() -> None:
+    cfg = load_config(None, overrides=["input.path=x.tsv", "input.format=tsv"])
+    assert cfg.input.field_delimiter == "\t"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["privacy.resoluton=5"], "unknown setting(s) privacy.resoluton"),
+        (["inputs.path=x"], "unknown setting(s) inputs"),
+        (["privacy.resolution=0"], "k must be >= 1"),
+        (["privacy.resolution=ten"], "expected a whole number"),
+        (["synthesis.mode=magic"], "'row_seeded' | 'unseeded'"),
+        (["input.delimiter=;;"], "exactly one character"),
+        (["input.bins={AGEP: [30, 18]}"], "strictly increasing"),
+        (["input.on_bad_rows=skip"], "'fail' | 'quarantine'"),
+        (["privacy.dp={epsilon: 4}", "privacy.reporting_length=0"], "explicit L >= 1"),
+        (["privacy.dp={accuracy_mode: custom, sigma_proportions: [1, 0.5]}"], "one value per length"),
+        (["privacy.dp={fabrication_mode: custom, threshold_values: {1: 0.5}}"], "no threshold for length 1"),
+        (["explorer.default_language=it"], "must be one of explorer.languages"),
+    ],
+    ids=[
+        "typo-key",
+        "typo-section",
+        "k-zero",
+        "k-not-a-number",
+        "unknown-mode",
+        "long-delimiter",
+        "decreasing-bins",
+        "bad-row-policy",
+        "dp-needs-length",
+        "sigma-length",
+        "threshold-length-1",
+        "language",
+    ],
+)
+def test_bad_values_name_the_key_and_fix(overrides: list[str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides=["input.path=x.csv", *overrides])
+    assert fragment in str(info.value)
+
+
+def test_missing_input_path_says_how_to_set_it() -> None:
+    with pytest.raises(ConfigError, match="--set input.path=FILE"):
+        load_config(None)
+
+
+def test_config_hash_ignores_spark_tuning_only() -> None:
+    a = load_config(None, overrides=["input.path=x.csv"])
+    b = load_config(None, overrides=["input.path=x.csv", "spark.conf={spark.sql.shuffle.partitions: '4'}"])
+    c = load_config(None, overrides=["input.path=x.csv", "privacy.resolution=5"])
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config(None, overrides=["input.path=x.csv"])
+    with pytest.raises(AttributeError):
+        cfg.privacy.resolution = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.input.multi_value_columns["x"] = ";"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["local.yaml", "ctdc_global.yaml"])
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(REPO / "conf" / name)
+    assert cfg.privacy.resolution >= 1 and cfg.input.path
