@@ -235,6 +235,20 @@ def test_local_cluster_registers_all_workers(cluster: Any) -> None:
 
 @pytest.mark.cluster
 @pytest.mark.slow
+def test_local_cluster_cli_reports_status_from_the_state_file(cluster: Any) -> None:
+    cli = str(REPO / "scripts" / "local_cluster.py")
+    script = [sys.executable, cli, "--state-dir", str(cluster.state_dir)]
+    status = subprocess.run([*script, "status"], capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["master_url"] == cluster.master_url
+    assert report["alive_workers"] == 2
+    no_app = subprocess.run([*script, "submit"], capture_output=True, text=True, timeout=60, check=False)
+    assert no_app.returncode == 2 and "submit needs the application" in no_app.stderr
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_executor_kill_mid_stage_gives_the_clean_result(cluster: Any, tmp_path: Path) -> None:
     def submit(name: str, *confs: str) -> str:
         log = tmp_path / f"{name}.log"
