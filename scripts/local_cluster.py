@@ -203,6 +203,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+        return False
+
+
 def _port_arg(value: str | int | None, default: int | None) -> int:
     """``auto``/``0``/None -> a free port; otherwise the number (default when None)."""
     if value is None:
@@ -338,6 +347,10 @@ class LocalCluster:
         spark_home = _spark_home(self.python)
         master_port = _port_arg(self._master_port_arg, DEFAULT_MASTER_PORT)
         webui_port = _port_arg(self._webui_port_arg, 0)
+        for what, port in (("master", master_port), ("master web UI", webui_port)):
+            # Spark would silently move to the next port, and our workers would join whatever listens here.
+            if _port_in_use(port):
+                raise ClusterError(f"{what} port {port} is in use; pass another port or `auto`.")
         self.state = ClusterState(
             master_url=f"spark://{HOST}:{master_port}",
             master_port=master_port,
@@ -442,8 +455,16 @@ class LocalCluster:
                     raise ClusterError(
                         f"{rec.role} exited while waiting for {what}; log {rec.log}:\n{_tail(rec.log)}"
                     )
+            info: dict[str, Any] | None = None
             with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
-                if ready(self.master_info()):
+                info = self.master_info()
+            if info is not None:
+                if info.get("url") not in (None, self.state.master_url):
+                    raise ClusterError(
+                        f"port {self.state.master_webui_port} serves another master ({info.get('url')}), "
+                        f"not {self.state.master_url}"
+                    )
+                if ready(info):
                     return
             if time.monotonic() > deadline:
                 tails = "\n".join(f"--- {r.log}\n{_tail(r.log, 10)}" for r in self.state.processes)
