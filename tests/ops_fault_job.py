@@ -1,0 +1,88 @@
+"""A tiny stand-alone PySpark job used by tests/test_ops_faults.py to prove the fault-injection hooks.
+
+It is not a pytest module (no ``test_`` prefix). Map stage: ``mapInPandas`` over ``spark.range`` that calls
+:func:`ctdc_spark._testing.maybe_fail_task` and :func:`~ctdc_spark._testing.maybe_kill_executor` with the
+stage name ``map``; then one shuffle (``groupBy``) and a sorted collect. Every value is a pure function of
+the row id, so a recomputed task produces the same rows and the result must equal a clean run.
+
+Local mode (direct; the master is set here)::
+
+    python tests/ops_fault_job.py --master 'local[2,2]' --out /tmp/a.json \
+        --conf spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT=map
+
+On the standalone cluster (master, Delta package and confs come from spark-submit)::
+
+    python scripts/local_cluster.py submit -- \
+        --conf spark.executorEnv.CTDC_TEST_KILL_EXECUTOR_MARKER=/tmp/kill.marker \
+        tests/ops_fault_job.py --out /tmp/b.json --delta-path /tmp/b_delta
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+ROWS = 20_000
+MAP_PARTITIONS = 8
+KEYS = 97
+
+
+def _map_stage(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    # Imported on the executor, from the --py-files zip (or PYTHONPATH in local mode).
+    from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor  # noqa: PLC0415
+
+    maybe_fail_task("map")
+    maybe_kill_executor("map")
+    for pdf in batches:
+        ids = pdf["id"]
+        yield pd.DataFrame({"k": ids % KEYS, "v": (ids * 2_654_435_761) % 1_000})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--master", default=None, help="only for direct runs; spark-submit sets it otherwise")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", required=True, type=Path, help="JSON file for the collected result")
+    parser.add_argument("--delta-path", default=None, help="also write the result as a Delta table here")
+    args = parser.parse_args(argv)
+
+    builder = SparkSession.builder.appName("ctdc-ops-fault-job")
+    if args.master:
+        builder = builder.master(args.master)
+    builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+    for item in args.conf:
+        key, value = item.split("=", 1)
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    try:
+        result = (
+            spark.range(0, ROWS, numPartitions=MAP_PARTITIONS)
+            .mapInPandas(_map_stage, "k long, v long")
+            .groupBy("k")
+            .agg(F.count("*").alias("n"), F.sum("v").alias("s"))
+            .orderBy("k")
+        )
+        rows = [r.asDict() for r in result.collect()]
+        if args.delta_path:
+            result.write.format("delta").mode("overwrite").save(args.delta_path)
+            back = [
+                r.asDict() for r in spark.read.format("delta").load(args.delta_path).orderBy("k").collect()
+            ]
+            if back != rows:
+                print("delta round trip differs from the collected result", file=sys.stderr)
+                return 1
+        args.out.write_text(json.dumps(rows), encoding="utf-8")
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
