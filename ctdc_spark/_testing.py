@@ -65,7 +65,7 @@ class InjectedTaskFailure(RuntimeError):
 def _task_attempt() -> int | None:
     """Attempt number of the running task, or None when not inside a Spark task (e.g. on the driver)."""
     # Imported here so the module stays importable without pyspark (e.g. by the CLI on a bare host).
-    from pyspark import TaskContext  # noqa: PLC0415
+    from pyspark import TaskContext
 
     ctx = TaskContext.get()
     return None if ctx is None else int(ctx.attemptNumber())

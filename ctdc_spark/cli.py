@@ -126,7 +126,11 @@ def _validate(cfg: JobConfig) -> int:
         f"config OK; input OK: {len(layout.files)} file(s), {layout.n_fields} columns in the header, "
         f"{len(layout.columns)} used ({roles['single']} single-value, {roles['multi']} multi-value, "
         f"{roles['binned']} binned)"
-        + (f", subject id column {layout.header[layout.subject_id_index]}" if layout.subject_id_index is not None else "")
+        + (
+            f", subject id column {layout.header[layout.subject_id_index]}"
+            if layout.subject_id_index is not None
+            else ""
+        )
         + "."
     )
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import types
@@ -34,7 +35,6 @@ SynthesisMode = Literal["row_seeded", "unseeded", "value_seeded", "aggregate_see
 AccuracyMode = Literal["prioritize_long", "prioritize_short", "balanced", "custom"]
 FabricationMode = Literal["uncontrolled", "progressive", "balanced", "minimize", "custom"]
 ThresholdType = Literal["adaptive", "fixed"]
-
 
 
 def _frozen_empty() -> Mapping[Any, Any]:
@@ -233,7 +233,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             value = {}
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping of settings, got {type(value).__name__}.")
-        return _build(tp, value, key)
+        return _build(typing.cast("type[Any]", tp), value, key)
     if origin is tuple:
         (item_tp, _ellipsis) = get_args(tp)
         if isinstance(value, str | bytes) or not isinstance(value, Sequence):
@@ -381,7 +381,9 @@ def validate_config(cfg: JobConfig) -> None:
         ConfigError: naming the key and the fix.
     """
     inp = cfg.input
-    _check(bool(inp.path.strip()), "input.path: is required; set it in the config or with --set input.path=FILE.")
+    _check(
+        bool(inp.path.strip()), "input.path: is required; set it in the config or with --set input.path=FILE."
+    )
     _check(len(inp.delimiter) == 1, "input.delimiter: must be exactly one character, e.g. ',' or '\\t'.")
     _check(inp.record_limit >= 0, "input.record_limit: must be >= 0 (0 means all records).")
     for col, delim in inp.multi_value_columns.items():
@@ -389,7 +391,7 @@ def validate_config(cfg: JobConfig) -> None:
     for col, edges in inp.bins.items():
         _check(len(edges) >= 1, f"input.bins.{col}: give at least one bin edge, e.g. [18, 30, 50].")
         _check(
-            all(a < b for a, b in zip(edges, edges[1:], strict=False)),
+            all(a < b for a, b in itertools.pairwise(edges)),
             f"input.bins.{col}: edges must be strictly increasing, e.g. [18, 30, 50].",
         )
         _check(
@@ -401,7 +403,9 @@ def validate_config(cfg: JobConfig) -> None:
     try:
         "x".encode(inp.encoding)
     except LookupError:
-        raise ConfigError(f"input.encoding: {inp.encoding!r} is not a known encoding; use e.g. utf-8.") from None
+        raise ConfigError(
+            f"input.encoding: {inp.encoding!r} is not a known encoding; use e.g. utf-8."
+        ) from None
 
     priv = cfg.privacy
     _check(priv.resolution >= 1, "privacy.resolution: k must be >= 1 (e.g. 10).")
@@ -448,9 +452,13 @@ def validate_config(cfg: JobConfig) -> None:
 
 
 def _validate_dp(dp: DpConfig, length: int) -> None:
-    _check(length >= 1, "privacy.reporting_length: DP aggregation needs an explicit L >= 1 (0 is not supported).")
+    _check(
+        length >= 1, "privacy.reporting_length: DP aggregation needs an explicit L >= 1 (0 is not supported)."
+    )
     _check(dp.epsilon > 0, "privacy.dp.epsilon: must be > 0 (e.g. 4.0).")
-    _check(dp.delta is None or 0 < dp.delta < 1, "privacy.dp.delta: must be in (0, 1) or null (derived from n).")
+    _check(
+        dp.delta is None or 0 < dp.delta < 1, "privacy.dp.delta: must be in (0, 1) or null (derived from n)."
+    )
     _check(
         dp.delta is None or dp.delta_factor is None,
         "privacy.dp: set either delta or delta_factor, not both.",
@@ -484,7 +492,9 @@ def _validate_dp(dp: DpConfig, length: int) -> None:
             f"privacy.dp.sigma_proportions: has {len(dp.sigma_proportions)} values but reporting_length is "
             f"{length}; give exactly one value per length.",
         )
-        _check(all(p > 0 for p in dp.sigma_proportions), "privacy.dp.sigma_proportions: all values must be > 0.")
+        _check(
+            all(p > 0 for p in dp.sigma_proportions), "privacy.dp.sigma_proportions: all values must be > 0."
+        )
     if dp.threshold_values:
         _check(
             dp.fabrication_mode == "custom",

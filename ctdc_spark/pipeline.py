@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from py4j.protocol import Py4JError
@@ -68,7 +68,8 @@ def validate_run_id(run_id: str) -> str:
     """
     if not _RUN_ID.match(run_id):
         raise ConfigError(
-            f"--run-id {run_id!r}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit."
+            f"--run-id {run_id!r}: use 1-80 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
         )
     return run_id
 
@@ -189,18 +190,12 @@ def _stale_lock(path: Path) -> bool:
 
 
 def _library_versions(spark: SparkSession) -> dict[str, str]:
-    import delta
-    import numpy
-    import pandas
-    import pyarrow
+    from importlib.metadata import version
 
     return {
         "ctdc_spark": __version__,
         "spark": spark.version,
-        "delta_spark": delta.__version__ if hasattr(delta, "__version__") else "",
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "pyarrow": pyarrow.__version__,
+        **{name: version(name) for name in ("delta-spark", "numpy", "pandas", "pyarrow")},
     }
 
 
@@ -256,7 +251,9 @@ def _with_prerequisites(stages: Sequence[str]) -> list[str]:
     """Requested stages plus every earlier stage (run only if not already done for this run)."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise ConfigError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}.")
+        raise ConfigError(
+            f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}."
+        )
     last = max(STAGES.index(s) for s in stages)
     return list(STAGES[: last + 1])
 
@@ -317,7 +314,9 @@ def run_pipeline(
                     "must always mean the same input and config. Use a new --run-id for changed data."
                 )
         private_dir = local_path(cfg.output.root) / "private" / run_id
-        ctx = RunContext(cfg=cfg, run_id=run_id, seed=_run_seed(private_dir, cfg), input_fingerprint=fingerprint)
+        ctx = RunContext(
+            cfg=cfg, run_id=run_id, seed=_run_seed(private_dir, cfg), input_fingerprint=fingerprint
+        )
         full_run = list(stages) == list(STAGES)
         if full_run and _succeeded(previous, RUN_STAGE):
             log.info("run %s already succeeded with this input and config; nothing to do", run_id)

@@ -58,7 +58,9 @@ def job_config(input_path: Path | str, output_root: Path, *overrides: str) -> Jo
     return load_config(None, overrides=[f"input.path={input_path}", f"output.root={output_root}", *overrides])
 
 
-def run_stages(spark: SparkSession, cfg: JobConfig, stages: Sequence[str], run_id: str = "test") -> RunSummary:
+def run_stages(
+    spark: SparkSession, cfg: JobConfig, stages: Sequence[str], run_id: str = "test"
+) -> RunSummary:
     """Run pipeline stages in-process and return the summary."""
     return run_pipeline(spark, cfg, stages=stages, run_id=run_id)
 

@@ -36,7 +36,7 @@ KEYS = 97
 
 def _map_stage(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     # Imported on the executor, from the --py-files zip (or PYTHONPATH in local mode).
-    from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor  # noqa: PLC0415
+    from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
 
     maybe_fail_task("map")
     maybe_kill_executor("map")

@@ -25,7 +25,9 @@ def test_defaults_match_the_architecture_contract() -> None:
 def test_precedence_file_then_env_then_set(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("input: {path: a.csv}\nprivacy: {resolution: 4, reporting_length: 2}\n")
-    env = _env_overrides({"CTDC__PRIVACY__RESOLUTION": "6", "CTDC__PRIVACY__REPORTING_LENGTH": "4", "HOME": "/x"})
+    env = _env_overrides(
+        {"CTDC__PRIVACY__RESOLUTION": "6", "CTDC__PRIVACY__REPORTING_LENGTH": "4", "HOME": "/x"}
+    )
     cfg = load_config(path, env_overrides=env, overrides=["privacy.reporting_length=5"])
     assert cfg.privacy.resolution == 6  # env beats file
     assert cfg.privacy.reporting_length == 5  # --set beats env
@@ -75,7 +77,7 @@ def test_bad_values_name_the_key_and_fix(overrides: list[str], fragment: str) ->
 
 
 def test_missing_input_path_says_how_to_set_it() -> None:
-    with pytest.raises(ConfigError, match="--set input.path=FILE"):
+    with pytest.raises(ConfigError, match=r"--set input\.path=FILE"):
         load_config(None)
 
 

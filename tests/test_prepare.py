@@ -72,7 +72,9 @@ def test_data_block_headers_and_records(spark: SparkSession, data_block_root: Pa
     )
 
 
-def test_use_columns_sensitive_zeros_and_record_limit(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
+def test_use_columns_sensitive_zeros_and_record_limit(
+    spark: SparkSession, shared_data: Path, tmp_path: Path
+) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_data_block.csv",
         tmp_path,
@@ -83,7 +85,9 @@ def test_use_columns_sensitive_zeros_and_record_limit(spark: SparkSession, share
     run_stages(spark, cfg, ["prepare"])
     assert_df_equality(
         records_as_strings(spark, tmp_path),
-        expected_records(spark, [["A:a1", "B:0", "D<semicolon>h:d1"], ["A:a2", "B:b2", "D<semicolon>h:d3<semicolon>D"]]),
+        expected_records(
+            spark, [["A:a1", "B:0", "D<semicolon>h:d1"], ["A:a2", "B:b2", "D<semicolon>h:d3<semicolon>D"]]
+        ),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -124,7 +128,18 @@ def test_multi_value_expansion(spark: SparkSession, shared_data: Path, tmp_path:
         expected_records(
             spark,
             [
-                ["RowID:1", "A:a1", "B_b1:1", "B_b3:1", "B_b4:1", "C_c1:1", "C_c2:1", "C_c3:1", "D_d1:1", "D_d3:1"],
+                [
+                    "RowID:1",
+                    "A:a1",
+                    "B_b1:1",
+                    "B_b3:1",
+                    "B_b4:1",
+                    "C_c1:1",
+                    "C_c2:1",
+                    "C_c3:1",
+                    "D_d1:1",
+                    "D_d3:1",
+                ],
                 ["RowID:2", "A:a1", "C_c1:1", "D_d1:1", "D_d4:1"],
                 ["RowID:3", "A:a1", "B_b1:1", "G<colon>SenseZeros:Value<semicolon>ToNormalize", "D_d1:1"],
             ],
@@ -145,7 +160,19 @@ def test_subject_id_joining(spark: SparkSession, shared_data: Path, tmp_path: Pa
     records = {r["record_id"]: r["attrs"] for r in records_as_strings(spark, tmp_path).collect()}
     assert len(records) == 9  # one record per subject, sorted by id
     assert records[8] == sorted(
-        ["A_a1:1", "A_a2:1", "A_b2:1", "B_b1:1", "B_b2:1", "C_c2:1", "G:1", "D_d1:1", "D_d10:1", "D_d3:1", "D_d7:1"]
+        [
+            "A_a1:1",
+            "A_a2:1",
+            "A_b2:1",
+            "B_b1:1",
+            "B_b2:1",
+            "C_c2:1",
+            "G:1",
+            "D_d1:1",
+            "D_d10:1",
+            "D_d3:1",
+            "D_d7:1",
+        ]
     )
     assert records[0] == sorted(
         ["A_a1:1", "B_b1:1", "B_b3:1", "B_b4:1", "C_c1:1", "C_c2:1", "C_c3:1", "D_d1:1", "D_d3:1"]
@@ -153,12 +180,17 @@ def test_subject_id_joining(spark: SparkSession, shared_data: Path, tmp_path: Pa
     assert not any(a.startswith("ID") for attrs in records.values() for a in attrs)  # never an attribute
 
 
-def test_subject_id_conflicts_name_the_columns(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
-    cfg = job_config(shared_data / "sds_test_resources/test_duplicated_id_valid.csv", tmp_path, "input.subject_id=ID")
+def test_subject_id_conflicts_name_the_columns(
+    spark: SparkSession, shared_data: Path, tmp_path: Path
+) -> None:
+    cfg = job_config(
+        shared_data / "sds_test_resources/test_duplicated_id_valid.csv", tmp_path, "input.subject_id=ID"
+    )
     with pytest.raises(InputDataError) as info:
         run_stages(spark, cfg, ["prepare"])
     assert str(info.value).endswith(
-        "please set the following columns as multi value if you want to join records with duplicated IDs: A, B, C, D"
+        "please set the following columns as multi value if you want to join records with duplicated IDs: "
+        "A, B, C, D"
     )
 
 
@@ -177,11 +209,16 @@ def test_subject_id_missing_ids(spark: SparkSession, shared_data: Path, tmp_path
 def test_ctdc_victim_perpetrator_dataset(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     multi = "{IP_Gender: ';', IP_ageBroad: ';', IP_citizen_UNRegion: ';', IP_Relation: ';', IP_PayMoney: ';'}"
     cfg = job_config(
-        shared_data / "ctdc_vp_synthetic/CTDC_VPsynthetic_condensed.csv", tmp_path, f"input.multi_value_columns={multi}"
+        shared_data / "ctdc_vp_synthetic/CTDC_VPsynthetic_condensed.csv",
+        tmp_path,
+        f"input.multi_value_columns={multi}",
     )
     run_stages(spark, cfg, ["prepare"])
     attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(tmp_path), run_id="test")
-    by_column = {r["column"]: r["values"] for r in attributes.groupBy("column").agg(F.collect_set("value").alias("values")).collect()}
+    by_column = {
+        r["column"]: r["values"]
+        for r in attributes.groupBy("column").agg(F.collect_set("value").alias("values")).collect()
+    }
     for indicator in (
         "isForcedLabour",
         "isSexualExploit",
@@ -210,7 +247,10 @@ def test_nist_unknown_and_bins(spark: SparkSession, shared_data: Path, tmp_path:
     )
     run_stages(spark, cfg, ["prepare"])
     attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(tmp_path), run_id="test")
-    values = {r["column"]: set(r["values"]) for r in attributes.groupBy("column").agg(F.collect_set("value").alias("values")).collect()}
+    values = {
+        r["column"]: set(r["values"])
+        for r in attributes.groupBy("column").agg(F.collect_set("value").alias("values")).collect()
+    }
     assert values["AGEP"] <= {"<18", "[18,30)", "[30,45)", "[45,65)", ">=65"}
     assert values["POVPIP"] <= {"<100", "[100,200)", "[200,400)", ">=400"}
     assert all("N" not in v for v in values.values())  # the unknown marker is never an attribute

@@ -100,7 +100,9 @@ def sensitive_counts(
     """
     layout, length = prepared.layout, prepared.max_length
     if not apriori_pruning:
-        return count_supports(prepared.records, layout=layout, max_length=length, partitions=prepared.partitions)
+        return count_supports(
+            prepared.records, layout=layout, max_length=length, partitions=prepared.partitions
+        )
     levels: list[DataFrame] = []
     frequent = None
     for level in range(1, length + 1):
@@ -137,7 +139,9 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point."""
     cfg = ctx.cfg
     if cfg.privacy.dp is not None:
-        raise StageFailedError("privacy.dp: differentially private aggregation is not available in this build.")
+        raise StageFailedError(
+            "privacy.dp: differentially private aggregation is not available in this build."
+        )
     k = cfg.privacy.resolution
     prepared = load_prepared(spark, ctx)
     result = StageResult()
@@ -174,7 +178,10 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
         result.outputs.append(
             str(
                 write_aggregates_tsv(
-                    named, private / "sensitive_aggregates.tsv", count_col="count", header_label="count",
+                    named,
+                    private / "sensitive_aggregates.tsv",
+                    count_col="count",
+                    header_label="count",
                     record_count=prepared.n_records,
                 )
             )
@@ -182,13 +189,20 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     result.outputs.append(
         str(
             write_aggregates_tsv(
-                reportable, staging / "reportable_aggregates.tsv", count_col="protected_count",
-                header_label="protected_count", record_count=protected_n,
+                reportable,
+                staging / "reportable_aggregates.tsv",
+                count_col="protected_count",
+                header_label="protected_count",
+                record_count=protected_n,
             )
         )
     )
     result.outputs.append(
-        str(write_aggregates_csv(reportable, staging / "reportable_aggregates.csv", count_col="protected_count"))
+        str(
+            write_aggregates_csv(
+                reportable, staging / "reportable_aggregates.csv", count_col="protected_count"
+            )
+        )
     )
 
     if cfg.aggregation.risk_analysis and not pruning:
@@ -212,7 +226,10 @@ def _write_risk(
         partitions=prepared.partitions,
     )
     risk_df = spark.createDataFrame(
-        [(ctx.run_id, r.length, r.combinations, r.rare_combinations, r.unique_records, r.rare_records) for r in rows],
+        [
+            (ctx.run_id, r.length, r.combinations, r.rare_combinations, r.unique_records, r.rare_records)
+            for r in rows
+        ],
         RISK_BY_LENGTH.schema,
     )
     result.delta_versions["risk_by_length"] = delta_io.write_run_table(
@@ -220,6 +237,8 @@ def _write_risk(
     )
     analysis = records_analysis(rows, n_records=prepared.n_records, resolution=k)
     private = ctx.private_dir
-    result.outputs.append(str(write_lines(private / "sensitive_rare_by_length.tsv", rare_by_length_lines(rows))))
+    result.outputs.append(
+        str(write_lines(private / "sensitive_rare_by_length.tsv", rare_by_length_lines(rows)))
+    )
     result.outputs.append(str(write_lines(private / "sensitive_analysis_by_length.tsv", analysis.lines())))
     result.outputs.append(str(write_json(private / "risk_summary.json", analysis.summary())))

@@ -9,7 +9,7 @@ UDF is involved.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark.aggregate._enumerate import MERGE_ROWS, Counts, count_combinations, reduce_counts, shortest_rare_lengths
+from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
+from ctdc_spark.aggregate._enumerate import (
+    MERGE_ROWS,
+    Counts,
+    count_combinations,
+    reduce_counts,
+    shortest_rare_lengths,
+)
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 
 RECORDS_PER_PARTITION = 50_000
@@ -33,7 +40,9 @@ def enumeration_partitions(n_records: int, default_parallelism: int) -> int:
     return max(default_parallelism, math.ceil(n_records / RECORDS_PER_PARTITION))
 
 
-def csr_of(batch: pa.RecordBatch) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+def csr_of(
+    batch: pa.RecordBatch,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
     """``(offsets, values, record_ids)`` of a batch with columns ``record_id`` and ``attrs``."""
     attrs = batch.column("attrs")
     lengths = attrs.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -67,14 +76,16 @@ def counting_task(
     *,
     lengths: tuple[int, ...] | None = None,
     keep: CombinationLookup | None = None,
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+) -> Callable[[Iterable[pa.RecordBatch]], Iterable[pa.RecordBatch]]:
     """The ``mapInArrow`` function: count a task's combinations, merged across its batches.
 
     ``keep`` (apriori pruning) travels in the closure rather than a broadcast variable, which
     keeps the job Spark-Connect-safe; it is the small table of frequent shorter combinations.
     """
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        maybe_fail_task("aggregate")
+        maybe_kill_executor("aggregate")
         parts: list[Counts] = []
         pending = 0
         for batch in batches:
@@ -120,7 +131,9 @@ def sum_counts(pre_aggregated: DataFrame, layout: KeyLayout) -> DataFrame:
         F.sum("count").alias("count"), F.min("first_record").alias("first_record")
     )
     combo = decode_combo(layout)
-    return summed.select(F.size(combo).cast("int").alias("length"), combo.alias("combo"), "count", "first_record")
+    return summed.select(
+        F.size(combo).cast("int").alias("length"), combo.alias("combo"), "count", "first_record"
+    )
 
 
 def count_supports(
@@ -172,13 +185,15 @@ def lookup_of(combos: DataFrame, layout: KeyLayout) -> CombinationLookup:
 
 def rare_lengths_task(
     layout: KeyLayout, max_length: int, frequent: CombinationLookup
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+) -> Callable[[Iterable[pa.RecordBatch]], Iterable[pa.RecordBatch]]:
     """``mapInArrow`` function emitting ``(record_id, rare_length)`` for records with a rare combination."""
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             offsets, values, record_ids = csr_of(batch)
-            lengths = shortest_rare_lengths(offsets, values, layout=layout, max_length=max_length, frequent=frequent)
+            lengths = shortest_rare_lengths(
+                offsets, values, layout=layout, max_length=max_length, frequent=frequent
+            )
             hit = lengths > 0
             yield pa.RecordBatch.from_arrays(
                 [pa.array(record_ids[hit]), pa.array(lengths[hit])], names=["record_id", "rare_length"]

@@ -73,9 +73,12 @@ def _records_by_length(offsets: IntArray) -> dict[int, IntArray]:
     return {int(m): np.flatnonzero(lengths == m) for m in np.unique(lengths) if m > 0}
 
 
-def _gather(offsets: IntArray, values: npt.NDArray[np.int32], rows: IntArray, m: int) -> npt.NDArray[np.int32]:
+def _gather(
+    offsets: IntArray, values: npt.NDArray[np.int32], rows: IntArray, m: int
+) -> npt.NDArray[np.int32]:
     """The attribute ids of ``rows`` (all of length ``m``) as an ``(len(rows), m)`` matrix."""
-    return values[offsets[rows][:, None] + np.arange(m)]
+    gathered: npt.NDArray[np.int32] = values[offsets[rows][:, None] + np.arange(m)]
+    return gathered
 
 
 def _distinct_records(
@@ -128,10 +131,13 @@ def iter_combinations(
             for start in range(0, len(ids), step):
                 block = slice(start, start + step)
                 combos = ids[block][:, positions].reshape(-1, length)
-                yield length, Counts(
-                    layout.pack(combos),
-                    np.repeat(weights[block], per_record),
-                    np.repeat(first[block], per_record),
+                yield (
+                    length,
+                    Counts(
+                        layout.pack(combos),
+                        np.repeat(weights[block], per_record),
+                        np.repeat(first[block], per_record),
+                    ),
                 )
 
 
@@ -166,10 +172,11 @@ def count_combinations(
     for length, chunk in iter_combinations(
         offsets, values, record_ids, layout=layout, max_length=max_length, lengths=lengths
     ):
+        kept = chunk
         if keep is not None and length == keep_parents_of_length and length > 1:
             mask = _all_parents_kept(layout.unpack(chunk.words)[:, :length], keep)
-            chunk = Counts(chunk.words[mask], chunk.counts[mask], chunk.min_record[mask])
-        parts.append(reduce_counts([chunk], layout.n_words))
+            kept = Counts(chunk.words[mask], chunk.counts[mask], chunk.min_record[mask])
+        parts.append(reduce_counts([kept], layout.n_words))
         pending += len(parts[-1])
         if pending > MERGE_ROWS:
             parts = [reduce_counts(parts, layout.n_words)]
@@ -208,10 +215,10 @@ def shortest_rare_lengths(
     result = np.zeros(n, dtype=np.int32)
     by_m = _records_by_length(offsets)
     for length in range(1, max_length + 1):
-        for m, rows in by_m.items():
+        for m, rows_of_m in by_m.items():
             if length > m:
                 continue
-            rows = rows[result[rows] == 0]
+            rows = rows_of_m[result[rows_of_m] == 0]
             if not len(rows):
                 continue
             positions = subset_positions(m, length)

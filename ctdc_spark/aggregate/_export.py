@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctdc_spark.io.exports import csv_field, write_sorted_lines
@@ -24,12 +24,16 @@ def with_selections(df: DataFrame, attributes: DataFrame) -> DataFrame:
             lambda e: e["s"],
         ).alias("_names")
     )
-    return df.crossJoin(F.broadcast(names)).withColumn(
-        "selections", F.concat_ws(";", F.transform("combo", lambda i: F.element_at("_names", i + 1)))
-    ).drop("_names")
+    return (
+        df.crossJoin(F.broadcast(names))
+        .withColumn(
+            "selections", F.concat_ws(";", F.transform("combo", lambda i: F.element_at("_names", i + 1)))
+        )
+        .drop("_names")
+    )
 
 
-def _sorted_lines(df: DataFrame, line: F.Column, count_col: str) -> DataFrame:
+def _sorted_lines(df: DataFrame, line: Column, count_col: str) -> DataFrame:
     # SDS order: length ascending, count descending; the combination string breaks ties so the
     # file is byte-identical across runs.
     return df.orderBy(F.col("length").asc(), F.col(count_col).desc(), F.col("selections").asc()).select(
@@ -59,5 +63,9 @@ def write_aggregates_tsv(
 
 def write_aggregates_csv(df: DataFrame, path: Path, *, count_col: str) -> Path:
     """Spreadsheet-friendly ``selections,length,protected_count`` CSV (same order as the TSV)."""
-    line = F.concat_ws(",", csv_field(F.col("selections")), F.col("length").cast("string"), F.col(count_col).cast("string"))
-    return write_sorted_lines(_sorted_lines(df, line, count_col), path, header=["selections,length,protected_count"])
+    line = F.concat_ws(
+        ",", csv_field(F.col("selections")), F.col("length").cast("string"), F.col(count_col).cast("string")
+    )
+    return write_sorted_lines(
+        _sorted_lines(df, line, count_col), path, header=["selections,length,protected_count"]
+    )

@@ -89,7 +89,7 @@ class KeyLayout:
 
 @cache
 def subset_positions(m: int, length: int) -> npt.NDArray[np.int16]:
-    """All ``length``-subsets of ``range(m)`` as a ``(C(m, length), length)`` array, in lexicographic order."""
+    """All ``length``-subsets of ``range(m)``: a ``(C(m, length), length)`` array, lexicographic order."""
     combos = list(itertools.combinations(range(m), length))
     if not combos:
         return np.zeros((0, length), dtype=np.int16)
@@ -103,7 +103,9 @@ class CombinationLookup:
     the reportable aggregates. Absent combinations count 0.
     """
 
-    def __init__(self, layout: KeyLayout, words: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> None:
+    def __init__(
+        self, layout: KeyLayout, words: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+    ) -> None:
         """Create the lookup.
 
         Args:

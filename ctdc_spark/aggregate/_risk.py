@@ -65,7 +65,10 @@ def risk_by_length(
     combos = {
         r["length"]: (r["n"], r["rare"])
         for r in sensitive.groupBy("length")
-        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("count") < resolution, 1).otherwise(0)).alias("rare"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.when(F.col("count") < resolution, 1).otherwise(0)).alias("rare"),
+        )
         .collect()
     }
     unique = (
@@ -81,8 +84,8 @@ def risk_by_length(
     )
     # SPEC.md 5.2: a record counts as rare only if it is not unique at any length.
     rare_only = rare.join(unique, "record_id", "left_anti")
-    unique_counts = dict(unique.groupBy("unique_length").count().collect())
-    rare_counts = dict(rare_only.groupBy("rare_length").count().collect())
+    unique_counts: dict[int, int] = {r[0]: r[1] for r in unique.groupBy("unique_length").count().collect()}
+    rare_counts: dict[int, int] = {r[0]: r[1] for r in rare_only.groupBy("rare_length").count().collect()}
     return [
         RiskByLength(
             length=length,
@@ -177,7 +180,9 @@ def records_analysis(rows: list[RiskByLength], *, n_records: int, resolution: in
         resolution=resolution,
         total_sensitive_records=total,
         by_length=tuple(
-            LinkableRecords(r.length, floor_to(r.unique_records, resolution), floor_to(r.rare_records, resolution), total)
+            LinkableRecords(
+                r.length, floor_to(r.unique_records, resolution), floor_to(r.rare_records, resolution), total
+            )
             for r in rows
         ),
     )

@@ -182,7 +182,7 @@ def read_run_table(spark: SparkSession, spec: TableSpec, *, root: str, run_id: s
 
 def latest_version(spark: SparkSession, path: str) -> int:
     """Current version of the Delta table at ``path``."""
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").head()[0])
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").collect()[0][0])
 
 
 def rows_written(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str) -> int:
@@ -192,7 +192,7 @@ def rows_written(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str
     writer (or was skipped as an idempotent retry) are the run's rows counted.
     """
     path = table_path(root, spec.name)
-    last = DeltaTable.forPath(spark, path).history(1).select("userMetadata", "operationMetrics").head()
+    last = DeltaTable.forPath(spark, path).history(1).select("userMetadata", "operationMetrics").collect()[0]
     metadata = json.loads(last["userMetadata"]) if last["userMetadata"] else {}
     metrics = last["operationMetrics"] or {}
     if metadata.get("run_id") == run_id and "numOutputRows" in metrics:

@@ -19,7 +19,6 @@ from pyspark.sql import functions as F
 from ctdc_spark.config import InputConfig
 from ctdc_spark.errors import InputDataError
 from ctdc_spark.io import delta as delta_io
-from ctdc_spark.stage import RunContext, StageResult
 from ctdc_spark.prepare._attributes import (
     CellRules,
     attribute_entries,
@@ -34,6 +33,7 @@ from ctdc_spark.prepare._attributes import (
 from ctdc_spark.prepare._layout import InputLayout, inspect_input, list_input_files, resolve_layout
 from ctdc_spark.prepare._read import read_raw
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, RECORDS, REJECTED, TableSpec
+from ctdc_spark.stage import RunContext, StageResult
 
 __all__ = ["prepare_tables", "run_prepare"]
 
@@ -73,7 +73,9 @@ def _describe_rows(bad: DataFrame) -> str:
 
 def _check_bad_rows(checked: DataFrame, cfg: InputConfig, layout: InputLayout) -> DataFrame | None:
     """Fail on bad rows, or return them for quarantine (``input.on_bad_rows``)."""
-    counts = {r["problem"]: r["n"] for r in checked.groupBy("problem").agg(F.count(F.lit(1)).alias("n")).collect()}
+    counts = {
+        r["problem"]: r["n"] for r in checked.groupBy("problem").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     total = sum(counts.values())
     if total == 0:
         raise InputDataError(f"input.path {cfg.path} has a header but no data rows; add records to the file.")
@@ -82,7 +84,9 @@ def _check_bad_rows(checked: DataFrame, cfg: InputConfig, layout: InputLayout) -
         return None
     bad = checked.where(F.col("problem").isNotNull())
     if cfg.on_bad_rows == "quarantine":
-        log.warning("quarantining %d bad rows of %d to the private rejected table", sum(problems.values()), total)
+        log.warning(
+            "quarantining %d bad rows of %d to the private rejected table", sum(problems.values()), total
+        )
         return bad
     parts = []
     for problem, n in sorted(problems.items()):
@@ -93,7 +97,8 @@ def _check_bad_rows(checked: DataFrame, cfg: InputConfig, layout: InputLayout) -
         fix = _FIXES.get(problem, "fix or remove those values")
         parts.append(f"{n} row(s) {reason} (e.g. {where}); {fix}")
     raise InputDataError(
-        "bad input rows: " + " | ".join(parts)
+        "bad input rows: "
+        + " | ".join(parts)
         + ". Or set input.on_bad_rows: quarantine to move them to the private `rejected` table."
     )
 
@@ -150,7 +155,10 @@ def prepare_tables(
             "source_file",
             "row_number",
             F.coalesce(
-                F.when(F.col("problem") == "fields", F.lit(f"wrong number of fields (expected {layout.n_fields})")),
+                F.when(
+                    F.col("problem") == "fields",
+                    F.lit(f"wrong number of fields (expected {layout.n_fields})"),
+                ),
                 F.when(F.col("problem") == "encoding", F.lit(f"bytes not valid in {cfg.encoding}")),
                 F.col("problem"),
             ).alias("reason"),
@@ -195,8 +203,10 @@ def prepare_tables(
 
 
 def _check_column_clash(columns: DataFrame) -> None:
-    clashes = columns.groupBy("column").agg(F.min("source_index").alias("first")).join(
-        columns.groupBy("column").count().where(F.col("count") > 1), "column"
+    clashes = (
+        columns.groupBy("column")
+        .agg(F.min("source_index").alias("first"))
+        .join(columns.groupBy("column").count().where(F.col("count") > 1), "column")
     )
     first = clashes.select("first").head(1)
     if first:
@@ -208,7 +218,9 @@ def _check_column_clash(columns: DataFrame) -> None:
 
 def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point: build and write the prepared tables for ``ctx.run_id``."""
-    records, attributes, columns, rejected, persisted = prepare_tables(spark, ctx.cfg.input, run_id=ctx.run_id)
+    records, attributes, columns, rejected, persisted = prepare_tables(
+        spark, ctx.cfg.input, run_id=ctx.run_id
+    )
     try:
         result = StageResult()
         written: Sequence[tuple[TableSpec, DataFrame | None]] = [
@@ -225,7 +237,9 @@ def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
             result.outputs.append(delta_io.table_path(ctx.root, spec.name))
         for spec in (RECORDS, ATTRIBUTES, REJECTED):
             if spec.name in result.delta_versions:
-                result.row_counts[spec.name] = delta_io.rows_written(spark, spec, root=ctx.root, run_id=ctx.run_id)
+                result.row_counts[spec.name] = delta_io.rows_written(
+                    spark, spec, root=ctx.root, run_id=ctx.run_id
+                )
         return result
     finally:
         for df in persisted:

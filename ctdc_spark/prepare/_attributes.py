@@ -7,6 +7,7 @@ multi-value expansion into ``<col>_<value>`` indicator attributes, and subject-i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ def bin_labels(edges: Sequence[float]) -> list[str]:
         ['<18', '[18,30)', '>=30']
     """
     text = [_format_edge(e) for e in edges]
-    inner = [f"[{a},{b})" for a, b in zip(text, text[1:], strict=False)]
+    inner = [f"[{a},{b})" for a, b in itertools.pairwise(text)]
     return [f"<{text[0]}", *inner, f">={text[-1]}"]
 
 
@@ -256,7 +257,9 @@ def attributes_table(entries: DataFrame, columns: DataFrame, *, run_id: str) -> 
     )
 
 
-def records_table(keys: DataFrame, entries: DataFrame, attributes: DataFrame, *, run_id: str, record_id: Column) -> DataFrame:
+def records_table(
+    keys: DataFrame, entries: DataFrame, attributes: DataFrame, *, run_id: str, record_id: Column
+) -> DataFrame:
     """One row per record (or subject) with its sorted attribute ids; attribute-less records kept.
 
     Args:
@@ -272,8 +275,12 @@ def records_table(keys: DataFrame, entries: DataFrame, attributes: DataFrame, *,
         .groupBy("key")
         .agg(F.sort_array(F.collect_set("attr_id")).alias("attrs"))
     )
-    return keys.select("key", record_id.alias("record_id")).join(per_key, "key", "left").select(
-        F.lit(run_id).alias("run_id"),
-        "record_id",
-        F.coalesce("attrs", F.array().cast(T.ArrayType(T.IntegerType()))).alias("attrs"),
+    return (
+        keys.select("key", record_id.alias("record_id"))
+        .join(per_key, "key", "left")
+        .select(
+            F.lit(run_id).alias("run_id"),
+            "record_id",
+            F.coalesce("attrs", F.array().cast(T.ArrayType(T.IntegerType()))).alias("attrs"),
+        )
     )

@@ -125,7 +125,9 @@ def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | 
     except IsADirectoryError:
         raise InputDataError(f"input.path {file} is a folder; set input.format or point at a file.") from None
     if row is None or not any(cell.strip() for cell in row):
-        raise InputDataError(f"input file {path.name} has no header row; the first line must name the columns.")
+        raise InputDataError(
+            f"input file {path.name} has no header row; the first line must name the columns."
+        )
     return row
 
 
@@ -220,11 +222,14 @@ def resolve_layout(cfg: InputConfig, files: Sequence[str], raw_header: Sequence[
         _resolve(cfg.subject_id, lookup, header, "input.subject_id") if cfg.subject_id is not None else None
     )
     zeros = {_resolve(c, lookup, header, "input.sensitive_zeros") for c in cfg.sensitive_zeros}
-    multi = {_resolve(c, lookup, header, "input.multi_value_columns"): d for c, d in cfg.multi_value_columns.items()}
+    multi = {
+        _resolve(c, lookup, header, "input.multi_value_columns"): d
+        for c, d in cfg.multi_value_columns.items()
+    }
     bins = {_resolve(c, lookup, header, "input.bins"): tuple(e) for c, e in cfg.bins.items()}
 
     used_set = set(used) - ({subject_index} if subject_index is not None else set())
-    for key, positions in duplicates.items():
+    for positions in duplicates.values():
         clash = [p for p in positions if p in used_set or p == subject_index]
         if len(clash) > 1:
             cols = ", ".join(f"{header[p]!r} (column {p + 1})" for p in clash)
@@ -236,7 +241,8 @@ def resolve_layout(cfg: InputConfig, files: Sequence[str], raw_header: Sequence[
     for i in sorted(used_set):
         if not header[i]:
             raise InputDataError(
-                f"column {i + 1} of the header has an empty name; name it or exclude it with input.use_columns."
+                f"column {i + 1} of the header has an empty name; "
+                "name it or exclude it with input.use_columns."
             )
         role: ColumnRole = "multi" if i in multi else "binned" if i in bins else "single"
         columns.append(
@@ -251,7 +257,9 @@ def resolve_layout(cfg: InputConfig, files: Sequence[str], raw_header: Sequence[
         )
     if not columns:
         raise ConfigError("input.use_columns selects no attribute column; list at least one column.")
-    return InputLayout(files=tuple(files), header=header, columns=tuple(columns), subject_id_index=subject_index)
+    return InputLayout(
+        files=tuple(files), header=header, columns=tuple(columns), subject_id_index=subject_index
+    )
 
 
 def inspect_input(cfg: InputConfig) -> InputLayout | None:

@@ -61,7 +61,10 @@ def read_raw(spark: SparkSession, cfg: InputConfig, layout: InputLayout) -> Data
             layout.files[0] if cfg.format == "delta" else list(layout.files)
         )
         df = source.select(
-            *[F.col(f"`{name}`").cast("string").alias(field_name(i)) for i, name in enumerate(source.columns)],
+            *[
+                F.col(f"`{name}`").cast("string").alias(field_name(i))
+                for i, name in enumerate(source.columns)
+            ],
             F.lit(None).cast("string").alias(CORRUPT),
         )
     df = df.select(
@@ -91,18 +94,15 @@ def _number_rows(df: DataFrame, n: int) -> DataFrame:
     )
     cells = [F.col(field_name(i)) for i in range(n)]
     has_bad_bytes = F.exists(F.array(*cells), lambda c: F.contains(c, F.lit(REPLACEMENT_CHARACTER)))
-    return (
-        df.join(F.broadcast(files), "_file")
-        .select(
-            *cells,
-            F.element_at(F.split("_file", "/"), -1).alias("source_file"),
-            (F.col("_offset") + F.col("_mono") - F.col("_first") + 1).alias("row_number"),
-            (F.col("_mono") - F.col("_first") + 1).alias("file_row"),
-            F.when(F.col(CORRUPT).isNotNull(), F.lit("fields"))
-            .when(has_bad_bytes, F.lit("encoding"))
-            .alias("problem"),
-            F.coalesce(F.col(CORRUPT), F.concat_ws(",", *cells)).alias("raw_record"),
-        )
+    return df.join(F.broadcast(files), "_file").select(
+        *cells,
+        F.element_at(F.split("_file", "/"), -1).alias("source_file"),
+        (F.col("_offset") + F.col("_mono") - F.col("_first") + 1).alias("row_number"),
+        (F.col("_mono") - F.col("_first") + 1).alias("file_row"),
+        F.when(F.col(CORRUPT).isNotNull(), F.lit("fields"))
+        .when(has_bad_bytes, F.lit("encoding"))
+        .alias("problem"),
+        F.coalesce(F.col(CORRUPT), F.concat_ws(",", *cells)).alias("raw_record"),
     )
 
 

@@ -1,0 +1,14 @@
+"""spark-submit entry point of the prepare stage (and any missing earlier stage of the run).
+
+    spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_4.1_2.13:4.3.1 \
+      --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+      --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+      --py-files dist/ctdc_spark.zip jobs/prepare.py --config conf/cluster.yaml --run-id RUN_ID
+"""
+
+import sys
+
+from ctdc_spark.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["prepare", *sys.argv[1:]]))

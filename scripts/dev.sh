@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One entry point for the README's two commands.
+#   ./scripts/dev.sh run   set up .venv and run the whole pipeline on the embedded default (sample data)
+#   ./scripts/dev.sh test  set up .venv (with test extras) and run the whole test suite
+# Extra arguments are passed on (to `ctdc-spark run` or to pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # Install only when the project's requirements changed since the last install.
+  local stamp="$VENV/.ctdc-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    touch "$stamp"
+  fi
+  if [ "${1:-}" = test ] && [ -f tests/browser/package.json ] && command -v npm >/dev/null 2>&1; then
+    if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+      npm ci --silent --prefix tests/browser
+    fi
+  fi
+}
+
+command="${1:-}"
+shift || true
+case "$command" in
+  run)
+    setup
+    exec "$VENV/bin/ctdc-spark" run "$@"
+    ;;
+  test)
+    setup test
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: scripts/dev.sh run|test [args...]" >&2
+    exit 2
+    ;;
+esac
