@@ -170,9 +170,10 @@ class JobConfig:
         return _plain(self)  # type: ignore[no-any-return]
 
     def config_hash(self) -> str:
-        """SHA-256 of the semantically relevant config (Spark tuning settings excluded)."""
+        """SHA-256 of what determines a run's results (Spark tuning and the output location excluded)."""
         data = self.to_dict()
         data.pop("spark", None)
+        data.pop("output", None)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -11,6 +11,7 @@ writes would silently ignore the changed data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -258,6 +259,14 @@ def safe_traceback(exc: BaseException) -> str:
     return " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames[-8:]))
 
 
+def _absolute_output_root(cfg: JobConfig) -> JobConfig:
+    """Delta needs absolute table locations; a relative local ``output.root`` is the working dir's."""
+    root = cfg.output.root
+    if not is_local_path(root) or Path(root).is_absolute():
+        return cfg
+    return dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, root=str(Path(root).resolve())))
+
+
 def run_pipeline(
     spark: SparkSession,
     cfg: JobConfig,
@@ -280,6 +289,7 @@ def run_pipeline(
         RunConflictError: the run id exists with another input/config, or is locked.
         CtdcError: from a stage (bad input, failed verification, ...).
     """
+    cfg = _absolute_output_root(cfg)
     config_hash = cfg.config_hash()
     fingerprint = input_fingerprint(spark, cfg)
     run_id = validate_run_id(run_id) if run_id else derive_run_id(fingerprint, config_hash)
