@@ -32,6 +32,11 @@ class RunContext:
         return local_path(self.root) / "private" / self.run_id
 
     @property
+    def pending_dir(self) -> Path:
+        """``<root>/private/<run_id>/pending``: synthetic exports until the evaluate stage verifies them."""
+        return self.private_dir / "pending"
+
+    @property
     def staging_dir(self) -> Path:
         """``<root>/staging/<run_id>``: public artefacts before they are published as a bundle."""
         return local_path(self.root) / "staging" / self.run_id
