@@ -999,6 +999,7 @@
       const syn = synDisplay(r.syn);
       const off = offDisplay(r.off);
       const spoken = t('bar_aria', { label: r.label, syn: syn.spoken, off: off.spoken, agree: agreeText(r.agree, r.off) });
+      const spokenDetails = t('bar_details', { syn: syn.spoken, off: off.spoken, agree: agreeText(r.agree, r.off) });
       const track = h('span', { class: 'bar-track', 'aria-hidden': 'true' });
       const synBar = h('span', { class: 'bar bar-syn' + (syn.small ? ' is-small' : '') });
       synBar.style.width = pct(r.syn);
@@ -1016,13 +1017,16 @@
       }
       const row = h('div', {
         role: 'option', class: 'bar-row' + (r.selected ? ' is-selected' : '') + (r.muted || (anySelected && !r.selected && v.type === 'column') ? ' is-muted' : ''),
-        'aria-selected': String(r.selected), tabindex: r.attr === tabStop ? '0' : '-1', title: spoken, 'aria-label': spoken,
+        'aria-selected': String(r.selected), tabindex: r.attr === tabStop ? '0' : '-1', title: spoken,
         'data-testid': 'bar', 'data-visual': v.id, 'data-col': model.columns[attr.col].id, 'data-val': attr.value,
         'data-attr': attr.id, 'data-attr-index': String(r.attr), 'data-focus-key': v.id + '|' + r.attr,
         'data-syn': String(r.syn), 'data-agg': r.off.count === null ? '' : String(r.off.count),
         'data-state': r.off.state, 'data-agree': r.agree,
       },
       h('span', { class: 'bar-label' }, r.selected ? h('span', { class: 'sel-mark', 'aria-hidden': 'true', text: '✓ ' }) : null, r.label),
+      // The accessible name comes from the content: the visible label, then this spoken summary. The numbers
+      // drawn next to the bars are hidden from assistive technology because the summary already says them.
+      h('span', { class: 'sr-only', text: '. ' + spokenDetails }),
       track,
       h('span', { class: 'bar-nums', 'aria-hidden': 'true' },
         h('span', { class: 'num-syn' + (syn.small ? ' is-small' : ''), 'data-testid': 'bar-syn-text', text: syn.text }),
