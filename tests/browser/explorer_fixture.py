@@ -43,6 +43,8 @@ SENSITIVE: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("Male", "30+", "A,B", "Sexual", "2021", 3),
     ("Female", "0-17", "Nepal", "Labour", "2019", 2),
     ("Male", "0-17", "Nepal", "Domestic", "2020", 4),
+    # Ten more countries make Country a high-cardinality column (in-chart value search, S9).
+    *(("Male", "30+", f"Country {i:02d}", "Labour", "2019", 5) for i in range(10)),
 )
 
 SYNTHETIC: tuple[tuple[str, str, str, str, str, int], ...] = (
@@ -55,6 +57,7 @@ SYNTHETIC: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("", "18-29", "Nepal", "", "2020", 29),
     ("Female", "18-29", "A,B", "Domestic", "", 14),
     ("Male", "30+", "Nepal", "Sexual", "2021", 2),
+    *(("Male", "30+", f"Country {i:02d}", "Labour", "2019", 5 + i % 3) for i in range(0, 10, 2)),
 )
 
 LABELS = {
@@ -297,13 +300,32 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def build_fixture(root: Path, *, with_stats: bool = True, title: str = "CTDC test release") -> Fixture:
-    """Write a release (two downloadable files and explorer/index.html) under `root`."""
+def _pseudo_noise(key: str) -> int:
+    """Deterministic stand-in for DP noise (-2..2), so the DP fixture's numbers stay known."""
+    return sum(key.encode("utf-8")) % 5 - 2
+
+
+def build_fixture(
+    root: Path,
+    *,
+    with_stats: bool = True,
+    title: str = "CTDC test release",
+    privacy_mode: str = "k_anonymity",
+) -> Fixture:
+    """Write a release (two downloadable files and explorer/index.html) under `root`.
+
+    ``privacy_mode="dp"`` publishes noisy, unrounded counts (deterministic pseudo-noise) instead of
+    k-rounded ones, as a DP release would.
+    """
     root.mkdir(parents=True, exist_ok=True)
     sensitive = expand(SENSITIVE)
     synthetic = expand(SYNTHETIC)
     combos = count_combinations(sensitive, L)
-    aggregates = {key: (count // K) * K for key, count in combos.items() if count >= K}
+    if privacy_mode == "dp":
+        noisy = {key: count + _pseudo_noise(key) for key, count in combos.items()}
+        aggregates = {key: count for key, count in noisy.items() if count >= K}
+    else:
+        aggregates = {key: (count // K) * K for key, count in combos.items() if count >= K}
     columns, _ = _codebook(sensitive)
 
     files = {
@@ -346,10 +368,10 @@ def build_fixture(root: Path, *, with_stats: bool = True, title: str = "CTDC tes
             "run_id": "run-test-1",
             "created": "2025-03-01T12:00:00Z",
             "pipeline_version": "0.1.0",
-            "privacy_mode": "k_anonymity",
+            "privacy_mode": privacy_mode,
             "k": K,
             "L": L,
-            "dp": None,
+            "dp": {"epsilon": 4.0, "delta": 1e-6} if privacy_mode == "dp" else None,
             "synthesis_mode": "row_seeded",
             "synthetic_records": len(synthetic),
             "reportable_record_count": (len(sensitive) // K) * K,

@@ -449,3 +449,52 @@ def test_unknown_filters_in_a_link_are_ignored_with_a_notice(release: Fixture, o
     ]
     assert "ignored: 1" in page.page.text_content("main .notice")
     page.assert_clean()
+
+
+def test_dp_release_uses_noisy_counts_without_rounding_bands(open_explorer: Any, tmp_path: Path) -> None:
+    dp = build_fixture(tmp_path / "dp", privacy_mode="dp")
+    selection = ["Gender:Female"]
+    page = open_explorer(dp.url, explore_fragment(selection, all_visuals=dp))
+    page.render_all()
+    for bar in page.bars():
+        state, count = dp.official(selection, bar["attr"])
+        syn = dp.synthetic_count(selection, bar["attr"])
+        assert (bar["state"], bar["agg"], int(bar["syn"])) == (
+            state,
+            "" if count is None else str(count),
+            syn,
+        )
+        if state == "value":
+            assert count is not None
+            diff = abs(syn - count)  # a DP count is a point, not a rounding interval
+            assert bar["agree"] == ("green" if diff == 0 else "amber" if diff < K else "red")
+    assert page.page.locator(".bar-band").count() == 0
+    assert "differential-privacy" in page.page.text_content(".legend-card")
+    _, total = dp.official(selection, None)
+    assert page.page.text_content('[data-testid="citation-text"]').startswith(
+        f"About {total:,} identified victims"
+    )
+    page.go("view=home")
+    assert "ε = 4" in page.page.text_content('[data-statement="privacy"]')
+    page.assert_clean()
+
+
+def test_high_cardinality_chart_has_a_value_search(release: Fixture, open_explorer: Any) -> None:
+    page = open_explorer(release.url, explore_fragment(["Country:Nepal"]))
+    total = len(page.bars("Country"))
+    assert total > 12
+    page.page.fill('[data-testid="chart-search"][data-visual="Country"]', "country 0")
+    page.page.wait_for_function(
+        "() => document.querySelectorAll('[data-visual=Country] [data-testid=bar]').length < 12"
+    )
+    shown = page.bars("Country")
+    # Matching values, plus the selected one so the active filter never disappears from view.
+    assert {b["attr"] for b in shown} == {"Country:Nepal"} | {f"Country:Country {i:02d}" for i in range(10)}
+    assert f"of {total}" in page.page.text_content('[data-visual="Country"] [data-testid="chart-summary"]')
+    check_bars_against_oracle(release, shown, ["Country:Nepal"])
+    assert page.page.evaluate("document.activeElement.dataset.testid") == "chart-search"
+    page.page.fill('[data-testid="chart-search"][data-visual="Country"]', "")
+    page.page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-visual=Country] [data-testid=bar]').length === n", arg=total
+    )
+    page.assert_clean()

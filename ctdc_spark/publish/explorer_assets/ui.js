@@ -23,10 +23,12 @@
   const ROW_HEIGHT = 38;        // px per bar row; used to reserve space before a chart is rendered
   const MAX_BODY_HEIGHT = 440;  // charts with many values scroll inside their body
   const RENDER_MARGIN = 300;    // px around the viewport in which charts are rendered eagerly
+  const SEARCH_MIN_VALUES = 12;  // charts with more values than this get a value search box
   const GLYPH = { green: '✓', amber: '≈', red: '✗', grey: '–' };
   const STATE_GLYPH = { lt_k: '◌', na: '⊘' };
   const GLOSSARY_TERMS = ['k', 'L', 'synthetic', 'aggregate', 'suppressed', 'fabricated', 'proportional_error'];
   const ACK_KEY = 'ctdc-explorer-caveats-ack';
+  const PAGE_ALL = '__all__';  // page-select value of "all columns" (page names come from the config)
 
   let model = null;
   let query = null;
@@ -44,6 +46,7 @@
     caveatsAck: false,
     ignoredFilters: 0,
     openHelp: null,
+    chartFilter: new Map(),  // visual id -> in-chart value search text
     io: null,
   };
 
@@ -669,7 +672,7 @@
       ex.pageSelect = h('select', { id: uid('page'), 'data-testid': 'page-select', onchange: function () {
         const value = ex.pageSelect.value;
         if (value === '') commit({ page: null, cols: null });
-        else if (value === '\u0000all') commit({ page: null, cols: model.visuals.map(function (v) { return v.id; }) });
+        else if (value === PAGE_ALL) commit({ page: null, cols: model.visuals.map(function (v) { return v.id; }) });
         else commit({ page: value, cols: null });
       } });
       ex.sortSelect = h('select', { id: uid('sort'), 'data-testid': 'sort-select', onchange: function () { commit({ sort: ex.sortSelect.value }); } },
@@ -733,7 +736,7 @@
       ex.pageSelect.textContent = '';
       ex.pageSelect.append(h('option', { value: '', text: state.cols ? t('page_custom') : t('page_default') }));
       model.pages.forEach(function (pg) { ex.pageSelect.append(h('option', { value: pg.name, text: pick(pg.labels, pg.name) })); });
-      ex.pageSelect.append(h('option', { value: '\u0000all', text: t('page_all') }));
+      ex.pageSelect.append(h('option', { value: PAGE_ALL, text: t('page_all') }));
       ex.pageSelect.value = state.page || '';
       ex.sortSelect.value = state.sort;
       ex.exactBox.checked = state.exact;
@@ -936,8 +939,17 @@
     chart._body = h('div', { class: 'chart-body' });
     chart._body.style.height = Math.min(MAX_BODY_HEIGHT, v.attrs.length * ROW_HEIGHT) + 'px';  // placeholder
     const desc = col && col.description ? h('p', { class: 'chart-desc', text: col.description }) : null;
+    // High-cardinality charts (e.g. countries) get an in-chart value search (S9).
+    let search = null;
+    if (v.attrs.length > SEARCH_MIN_VALUES) {
+      search = h('input', { type: 'search', class: 'chart-search', 'data-testid': 'chart-search', 'data-visual': v.id,
+        'data-focus-key': v.id, autocomplete: 'off', placeholder: t('chart_search'),
+        'aria-label': t('chart_search_label', { chart: visualLabel(v) }),
+        oninput: function () { ui.chartFilter.set(v.id, search.value); renderChart(chart); } });
+      search.value = ui.chartFilter.get(v.id) || '';
+    }
     chart.append(h('header', { class: 'chart-head' }, h('div', null, chart._title, desc), chart._toggle),
-      chart._summary, chart._body);
+      search, chart._summary, chart._body);
     if (ui.io) ui.io.observe(chart);
     return chart;
   }
@@ -954,9 +966,19 @@
 
   function renderAllCharts() { ui.charts.forEach(function (chart) { if (chart._dirty) renderChart(chart); }); }
 
+  /** Rows of a visual as shown: computed, sorted, then narrowed by the chart's value search (if any). */
+  function shownRows(v) {
+    const rows = sortRows(computeRows(v));
+    const filter = (ui.chartFilter.get(v.id) || '').trim().toLocaleLowerCase(state.lang);
+    if (!filter) return { all: rows, shown: rows };
+    return { all: rows, shown: rows.filter(function (r) {
+      return r.selected || r.label.toLocaleLowerCase(state.lang).indexOf(filter) >= 0; }) };
+  }
+
   function renderChart(chart) {
     const v = chart._visual;
-    const rows = sortRows(computeRows(v));
+    const computed = shownRows(v);
+    const rows = computed.shown;
     chart._rows = rows;
     const asTable = state.tables.indexOf(v.id) >= 0;
     chart._toggle.textContent = asTable ? t('show_as_chart') : t('show_as_table');
@@ -964,19 +986,23 @@
 
     // Per-chart agreement summary (N2).
     const counts = { green: 0, amber: 0, red: 0, grey: 0 };
-    rows.forEach(function (r) { counts[r.agree] += 1; });
+    computed.all.forEach(function (r) { counts[r.agree] += 1; });
     chart._summary.textContent = '';
-    chart._summary.append(h('span', { class: 'agree-text agree-green' }, GLYPH.green + ' ' + t('n2_within', { n: fmtInt(counts.green), total: fmtInt(rows.length) })));
+    chart._summary.append(h('span', { class: 'agree-text agree-green' }, GLYPH.green + ' ' + t('n2_within', { n: fmtInt(counts.green), total: fmtInt(computed.all.length) })));
     ['amber', 'red', 'grey'].forEach(function (a) {
       if (counts[a]) chart._summary.append(' · ', h('span', { class: 'agree-text agree-' + a }, GLYPH[a] + ' ' + t('n2_' + a, { n: fmtInt(counts[a]), k: fmtInt(model.k) })));
     });
     Object.keys(counts).forEach(function (a) { chart._summary.dataset[a] = String(counts[a]); });
+    if (rows.length < computed.all.length) {
+      chart._summary.append(h('span', { class: 'filter-note' }, ' · ' + t('showing_n_of', { n: fmtInt(rows.length), total: fmtInt(computed.all.length) })));
+    }
 
     const hadFocus = chart.contains(document.activeElement) && document.activeElement.dataset.testid === 'bar';
     const focusAttr = hadFocus ? Number(document.activeElement.dataset.attrIndex) : null;
     chart._body.textContent = '';
     chart._body.style.height = '';
-    chart._body.append(asTable ? chartTable(v, rows) : chartBars(v, rows, chart));
+    if (!rows.length) chart._body.append(h('p', { class: 'empty-state', text: t('chart_no_match') }));
+    else chart._body.append(asTable ? chartTable(v, rows) : chartBars(v, rows, chart));
     if (focusAttr !== null) {
       const target = chart._body.querySelector('[data-attr-index="' + focusAttr + '"]');
       if (target) target.focus();
@@ -1391,7 +1417,7 @@
     const filters = state.sel.map(function (a) { return model.attrs[a].id; }).join(';');
     visibleVisualIds().forEach(function (id) {
       const v = model.visualById.get(id);
-      sortRows(computeRows(v)).forEach(function (r) {
+      shownRows(v).shown.forEach(function (r) {
         const attr = model.attrs[r.attr];
         out.push([
           [v.id, true], [visualLabel(v), true], [model.columns[attr.col].id, true], [attr.value, true], [r.label, true], [attr.id, true],
