@@ -76,6 +76,7 @@ import math
 import os
 import re
 import tempfile
+from array import array
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
@@ -377,7 +378,8 @@ def _compile_aggregates(
     entries = _list(_get(agg, "entries", path), f"{path}.entries")
     k, max_len = meta["k"], meta["L"]
     k_anonymity = meta["privacy_mode"] == "k_anonymity"
-    by_length: dict[int, tuple[list[list[int]], list[int]]] = {}
+    # Flat machine-integer arrays per length: millions of keys would not fit comfortably as lists of lists.
+    by_length: dict[int, tuple[array[int], array[int]]] = {}
     for i, entry in enumerate(entries):
         epath = f"{path}.entries[{i}]"
         if isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence) or len(entry) != 2:
@@ -401,8 +403,8 @@ def _compile_aggregates(
             raise _fail(
                 f"{epath}[0]", "key is not canonical: attributes must be in ascending rank order, once"
             )
-        bucket = by_length.setdefault(len(ranks), ([], []))
-        bucket[0].append(ranks)
+        bucket = by_length.setdefault(len(ranks), (array("q"), array("q")))
+        bucket[0].extend(ranks)
         bucket[1].append(int(count))
 
     n_attributes = len(attribute_rank)
@@ -410,12 +412,12 @@ def _compile_aggregates(
     tables = []
     for length in sorted(by_length):
         rank_rows, counts = by_length[length]
-        ranks_arr: npt.NDArray[np.int64] = np.asarray(rank_rows, dtype=np.int64).reshape(-1, length)
+        ranks_arr: npt.NDArray[np.int64] = np.frombuffer(rank_rows, dtype=np.int64).reshape(-1, length)
         order = np.lexsort(ranks_arr.T[::-1])  # lexicographic by rank tuple = canonical key order
         ranks_arr = ranks_arr[order]
         if len(ranks_arr) > 1 and bool(np.any(np.all(ranks_arr[1:] == ranks_arr[:-1], axis=1))):
             raise _fail(f"{path}.entries", f"repeats a key of length {length}")
-        counts_arr = np.asarray(counts, dtype=np.int64)[order]
+        counts_arr = np.frombuffer(counts, dtype=np.int64)[order]
         if int(counts_arr.max(initial=0)) >= 2**32:
             raise _fail(f"{path}.entries", "a count does not fit in 32 bits")
         tables.append(

@@ -1270,11 +1270,13 @@
       })));
   }
 
+  const pv = {};  // element references of the privacy view
+
   const privacyView = {
     build: function (main) {
       main.append(h('p', { class: 'lede', text: t('privacy_intro') }));
-      ex.story = h('div', { class: 'story card', 'data-testid': 'story' });
-      main.append(ex.story);
+      pv.story = h('div', { class: 'story card', 'data-testid': 'story' });
+      main.append(pv.story);
       const glossary = h('div', { class: 'glossary', id: 'glossary' }, h('h3', { text: t('glossary_title') }));
       GLOSSARY_TERMS.forEach(function (term) {
         glossary.append(h('section', { class: 'term card', 'data-term': term },
@@ -1295,15 +1297,15 @@
         other: metricOrDash(o.not_in_official_pct, fmtPct),
         mae: one && one.mean_abs_error !== null ? fmtNum(one.mean_abs_error, 1) : '—',
       };
-      ex.story.textContent = '';
+      pv.story.textContent = '';
       const titleId = uid('story');
-      ex.story.setAttribute('aria-labelledby', titleId);
-      ex.story.append(
+      pv.story.setAttribute('aria-labelledby', titleId);
+      pv.story.append(
         h('p', { class: 'story-step', 'data-testid': 'story-step', text: t('step_of', { n: fmtInt(step), total: fmtInt(4) }) }),
         h('h3', { id: titleId, text: t('story_title_' + step) }),
         h('p', { text: t('story_text_' + step + (step === 2 && !model.kAnonymity ? '_dp' : ''), params) }));
-      if (step === 1) ex.story.append(toyTable('risk'));
-      ex.story.append(h('div', { class: 'story-nav' },
+      if (step === 1) pv.story.append(toyTable('risk'));
+      pv.story.append(h('div', { class: 'story-nav' },
         h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'story-prev', disabled: step === 1,
           text: t('back'), onclick: function () { commit({ step: step - 1 }); } }),
         h('button', { type: 'button', class: 'btn', 'data-testid': 'story-next', disabled: step === 4,
