@@ -507,10 +507,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks"))
     parser.add_argument("--keep-html", action="store_true", help="keep the built explorer under OUT/tmp/")
+    parser.add_argument(
+        "--payload-cache",
+        type=Path,
+        default=None,
+        help="JSON file: reuse the generated payload if it exists, else write it (speeds up UI iterations)",
+    )
     args = parser.parse_args(argv)
 
     chromium = find_chromium(args.chromium)
-    payload, timings = build_payload(args.records, args.columns, args.k, args.max_len, args.seed)
+    if args.payload_cache and args.payload_cache.exists():
+        cached = json.loads(args.payload_cache.read_text(encoding="utf-8"))
+        payload, timings = cached["payload"], cached["timings"]
+    else:
+        payload, timings = build_payload(args.records, args.columns, args.k, args.max_len, args.seed)
+        if args.payload_cache:
+            args.payload_cache.write_text(
+                json.dumps({"payload": payload, "timings": timings}), encoding="utf-8"
+            )
     with tempfile.TemporaryDirectory() as tmp:
         target = args.out / "tmp" if args.keep_html else Path(tmp)
         t0 = time.perf_counter()

@@ -311,15 +311,20 @@ def build_fixture(
     with_stats: bool = True,
     title: str = "CTDC test release",
     privacy_mode: str = "k_anonymity",
+    extra_countries: int = 0,
 ) -> Fixture:
     """Write a release (two downloadable files and explorer/index.html) under `root`.
 
     ``privacy_mode="dp"`` publishes noisy, unrounded counts (deterministic pseudo-noise) instead of
-    k-rounded ones, as a DP release would.
+    k-rounded ones, as a DP release would. ``extra_countries`` adds that many more countries (5 records
+    each, in both datasets) to make a very long chart.
     """
     root.mkdir(parents=True, exist_ok=True)
-    sensitive = expand(SENSITIVE)
-    synthetic = expand(SYNTHETIC)
+    extra = tuple(
+        ("Female", "18-29", f"Extra {i:03d}", "Domestic", "2020", 5) for i in range(extra_countries)
+    )
+    sensitive = expand(SENSITIVE + extra)
+    synthetic = expand(SYNTHETIC + extra)
     combos = count_combinations(sensitive, L)
     if privacy_mode == "dp":
         noisy = {key: count + _pseudo_noise(key) for key, count in combos.items()}
@@ -332,7 +337,9 @@ def build_fixture(
         "synthetic_microdata.csv": root / "synthetic_microdata.csv",
         "reportable_aggregates.csv": root / "reportable_aggregates.csv",
     }
-    _write_csv(files["synthetic_microdata.csv"], COLUMNS, [r[:5] for r in SYNTHETIC for _ in range(r[5])])
+    _write_csv(
+        files["synthetic_microdata.csv"], COLUMNS, [r[:5] for r in SYNTHETIC + extra for _ in range(r[5])]
+    )
     _write_csv(
         files["reportable_aggregates.csv"],
         ("selections", "length", "protected_count"),

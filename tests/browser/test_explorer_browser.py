@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +94,9 @@ def test_opens_offline_silently_and_every_view_renders(release: Fixture, open_ex
         page.page.click(f'[data-testid="nav-{view}"]')
         page.page.wait_for_function("(v) => document.getElementById('main').dataset.view === v", arg=view)
         assert page.page.get_attribute(f'[data-testid="nav-{view}"]', "aria-current") == "page"
+        page.render_all()
+        text = page.page.evaluate("document.getElementById('app').textContent")
+        assert not re.search(r"null|undefined|NaN|\[object ", text), view  # no leaked JS values
     page.assert_clean()
 
 
@@ -497,4 +501,22 @@ def test_high_cardinality_chart_has_a_value_search(release: Fixture, open_explor
     page.page.wait_for_function(
         "(n) => document.querySelectorAll('[data-visual=Country] [data-testid=bar]').length === n", arg=total
     )
+    page.assert_clean()
+
+
+def test_long_charts_show_the_top_values_until_expanded(open_explorer: Any, tmp_path: Path) -> None:
+    wide = build_fixture(tmp_path / "wide", extra_countries=40)
+    n_countries = len([a for a in wide.all_attributes() if a.startswith("Country:")])
+    selected = "Country:Extra 039"  # sorts last among equal counts, so the top-25 cut would drop it
+    page = open_explorer(wide.url, explore_fragment([selected]))
+    shown = page.bars("Country")
+    assert len(shown) == 26 and shown[-1]["attr"] == selected  # top 25 + the selected value
+    button = '[data-testid="chart-show-all"][data-visual="Country"]'
+    assert page.page.text_content(button) == f"Show all {n_countries} values"
+    page.page.click(button)
+    assert len(page.bars("Country")) == n_countries
+    assert page.page.get_attribute(button, "aria-expanded") == "true"
+    check_bars_against_oracle(wide, page.bars("Country"), [selected])
+    page.page.click(button)
+    assert len(page.bars("Country")) == 26
     page.assert_clean()

@@ -24,6 +24,7 @@
   const MAX_BODY_HEIGHT = 440;  // charts with many values scroll inside their body
   const RENDER_MARGIN = 300;    // px around the viewport in which charts are rendered eagerly
   const SEARCH_MIN_VALUES = 12;  // charts with more values than this get a value search box
+  const TOP_N = 25;              // long charts show this many rows until "Show all" is pressed
   const GLYPH = { green: '✓', amber: '≈', red: '✗', grey: '–' };
   const STATE_GLYPH = { lt_k: '◌', na: '⊘' };
   const GLOSSARY_TERMS = ['k', 'L', 'synthetic', 'aggregate', 'suppressed', 'fabricated', 'proportional_error'];
@@ -47,6 +48,7 @@
     ignoredFilters: 0,
     openHelp: null,
     chartFilter: new Map(),  // visual id -> in-chart value search text
+    expanded: new Set(),     // visual ids whose long value list is shown in full
     io: null,
   };
 
@@ -86,33 +88,41 @@
 
   function t(key, params) { return I18N.t(state.lang, key, params); }
 
+  // Intl formatters are costly to create, so each named format is built once per language (cleared on change).
   const numberFormats = new Map();
-  function nf(options) {
-    const cacheKey = state.lang + JSON.stringify(options || {});
-    if (!numberFormats.has(cacheKey)) numberFormats.set(cacheKey, new Intl.NumberFormat(state.lang, options));
-    return numberFormats.get(cacheKey);
+  function nf(name, options) {
+    let format = numberFormats.get(name);
+    if (!format) {
+      format = name === 'date' ? new Intl.DateTimeFormat(state.lang, options) : new Intl.NumberFormat(state.lang, options);
+      numberFormats.set(name, format);
+    }
+    return format;
   }
-  function fmtInt(x) { return nf({ maximumFractionDigits: 0 }).format(x); }
+  function fmtInt(x) { return nf('int', { maximumFractionDigits: 0 }).format(x); }
   function fmtNum(x, digits) {
-    return nf({ maximumFractionDigits: digits === undefined ? 2 : digits, minimumFractionDigits: 0 }).format(x);
+    const d = digits === undefined ? 2 : digits;
+    return nf('num' + d, { maximumFractionDigits: d, minimumFractionDigits: 0 }).format(x);
   }
   function fmtSigned(x, digits) {
-    return nf({ maximumFractionDigits: digits === undefined ? 2 : digits, signDisplay: 'exceptZero' }).format(x);
+    const d = digits === undefined ? 2 : digits;
+    return nf('signed' + d, { maximumFractionDigits: d, signDisplay: 'exceptZero' }).format(x);
   }
   /** p is a percentage (0-100). */
   function fmtPct(p, signed) {
-    return nf({ style: 'percent', maximumFractionDigits: 1, signDisplay: signed ? 'exceptZero' : 'auto' }).format(p / 100);
+    return nf(signed ? 'pct-signed' : 'pct', { style: 'percent', maximumFractionDigits: 1,
+      signDisplay: signed ? 'exceptZero' : 'auto' }).format(p / 100);
   }
   function fmtBytes(bytes) {
     const units = [['byte', 1], ['kilobyte', 1e3], ['megabyte', 1e6], ['gigabyte', 1e9]];
     let unit = units[0];
     units.forEach(function (u) { if (bytes >= u[1]) unit = u; });
-    return nf({ style: 'unit', unit: unit[0], unitDisplay: 'short', maximumFractionDigits: 1 }).format(bytes / unit[1]);
+    return nf('unit-' + unit[0], { style: 'unit', unit: unit[0], unitDisplay: 'short', maximumFractionDigits: 1 })
+      .format(bytes / unit[1]);
   }
   function fmtDate(iso) {
     const date = new Date(iso);
     if (isNaN(date.getTime())) return iso;
-    return new Intl.DateTimeFormat(state.lang, { dateStyle: 'long', timeZone: 'UTC' }).format(date);
+    return nf('date', { dateStyle: 'long', timeZone: 'UTC' }).format(date);
   }
   function fmtRange(low, high) { return low === high ? fmtInt(low) : t('range', { low: fmtInt(low), high: fmtInt(high) }); }
   function metricOrDash(x, formatter) { return x === null || x === undefined ? '—' : formatter(x); }
@@ -724,6 +734,7 @@
       if ('IntersectionObserver' in window) {
         ui.io = new IntersectionObserver(function (entries) {
           entries.forEach(function (entry) {
+            entry.target._visible = entry.isIntersecting;
             if (entry.isIntersecting && entry.target._dirty) renderChart(entry.target);
           });
         }, { rootMargin: RENDER_MARGIN + 'px 0px' });
@@ -937,7 +948,8 @@
         commit({ tables: on ? state.tables.concat([v.id]) : state.tables.filter(function (x) { return x !== v.id; }) });
       } });
     chart._body = h('div', { class: 'chart-body' });
-    chart._body.style.height = Math.min(MAX_BODY_HEIGHT, v.attrs.length * ROW_HEIGHT) + 'px';  // placeholder
+    chart._more = h('div', { class: 'chart-more' });
+    chart._body.style.height = Math.min(MAX_BODY_HEIGHT, Math.min(v.attrs.length, TOP_N) * ROW_HEIGHT) + 'px';  // placeholder
     const desc = col && col.description ? h('p', { class: 'chart-desc', text: col.description }) : null;
     // High-cardinality charts (e.g. countries) get an in-chart value search (S9).
     let search = null;
@@ -948,20 +960,32 @@
         oninput: function () { ui.chartFilter.set(v.id, search.value); renderChart(chart); } });
       search.value = ui.chartFilter.get(v.id) || '';
     }
-    chart.append(h('header', { class: 'chart-head' }, h('div', null, chart._title, desc), chart._toggle),
-      search, chart._summary, chart._body);
+    append(chart, [h('header', { class: 'chart-head' }, h('div', null, chart._title, desc), chart._toggle),
+      search, chart._summary, chart._body, chart._more]);  // (the DOM's own append would print "null")
     if (ui.io) ui.io.observe(chart);
     return chart;
   }
 
+  /**
+   * Re-render the charts on (or near) the screen; the others stay dirty until the IntersectionObserver reports
+   * them. Visibility comes from the observer, so a click never forces a layout just to find out what is on
+   * screen; only charts the observer has not reported on yet (just created) are measured, all reads first.
+   */
   function renderVisibleCharts() {
-    const rects = [];
-    const height = window.innerHeight || document.documentElement.clientHeight;
-    ui.charts.forEach(function (chart) { rects.push([chart, chart.getBoundingClientRect()]); });  // read first,
-    rects.forEach(function (pair) {                                                                // then write
-      const r = pair[1];
-      if (!ui.io || (r.bottom >= -RENDER_MARGIN && r.top <= height + RENDER_MARGIN)) renderChart(pair[0]);
+    const visible = [];
+    const unknown = [];
+    ui.charts.forEach(function (chart) {
+      if (!ui.io || chart._visible === true) visible.push(chart);
+      else if (chart._visible === undefined) unknown.push(chart);
     });
+    if (unknown.length) {
+      const height = window.innerHeight || document.documentElement.clientHeight;
+      const rects = unknown.map(function (chart) { return chart.getBoundingClientRect(); });
+      unknown.forEach(function (chart, i) {
+        if (rects[i].bottom >= -RENDER_MARGIN && rects[i].top <= height + RENDER_MARGIN) visible.push(chart);
+      });
+    }
+    visible.forEach(renderChart);
   }
 
   function renderAllCharts() { ui.charts.forEach(function (chart) { if (chart._dirty) renderChart(chart); }); }
@@ -978,7 +1002,11 @@
   function renderChart(chart) {
     const v = chart._visual;
     const computed = shownRows(v);
-    const rows = computed.shown;
+    let rows = computed.shown;
+    // Long lists show the top rows first (the selected value always stays); "Show all" expands them (S9).
+    if (rows.length > TOP_N + 5 && !ui.expanded.has(v.id)) {
+      rows = rows.slice(0, TOP_N).concat(rows.slice(TOP_N).filter(function (r) { return r.selected; }));
+    }
     chart._rows = rows;
     const asTable = state.tables.indexOf(v.id) >= 0;
     chart._toggle.textContent = asTable ? t('show_as_chart') : t('show_as_table');
@@ -1003,6 +1031,18 @@
     chart._body.style.height = '';
     if (!rows.length) chart._body.append(h('p', { class: 'empty-state', text: t('chart_no_match') }));
     else chart._body.append(asTable ? chartTable(v, rows) : chartBars(v, rows, chart));
+    chart._more.textContent = '';
+    if (computed.shown.length > TOP_N + 5) {
+      const expanded = ui.expanded.has(v.id);
+      chart._more.append(h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'chart-show-all',
+        'data-visual': v.id, 'data-focus-key': v.id, 'aria-expanded': String(expanded),
+        text: expanded ? t('show_top_values', { n: fmtInt(TOP_N) }) : t('show_all_values', { n: fmtInt(computed.shown.length) }),
+        onclick: function () {
+          if (expanded) ui.expanded.delete(v.id); else ui.expanded.add(v.id);
+          renderChart(chart);
+          chart._more.querySelector('button').focus();
+        } }));
+    }
     if (focusAttr !== null) {
       const target = chart._body.querySelector('[data-attr-index="' + focusAttr + '"]');
       if (target) target.focus();
@@ -1419,7 +1459,8 @@
     const filters = state.sel.map(function (a) { return model.attrs[a].id; }).join(';');
     visibleVisualIds().forEach(function (id) {
       const v = model.visualById.get(id);
-      shownRows(v).shown.forEach(function (r) {
+      // Every value of every chart in the view: neither the value search nor the top-N cut applies.
+      shownRows(v).all.forEach(function (r) {
         const attr = model.attrs[r.attr];
         out.push([
           [v.id, true], [visualLabel(v), true], [model.columns[attr.col].id, true], [attr.value, true], [r.label, true], [attr.id, true],
