@@ -394,9 +394,11 @@ def measure(index: Path, chromium: str, clicks: int, repeats: int) -> dict[str, 
                 page.goto(f"{url}?test=1#view=explore", timeout=120000)
                 page.wait_for_function("() => window.__explorerReady === true", timeout=120000)
                 page.click('[data-testid="caveats-ack"]')
+                page.wait_for_timeout(300)  # let the IntersectionObserver report the charts now on screen
                 if fragment is None:  # every visual on the page; only those in view are rendered
                     page.select_option('[data-testid="page-select"]', value="__all__")
                     page.wait_for_function("() => window.__explorer.state().cols !== null")
+                    page.wait_for_timeout(300)
                 rendered = page.evaluate(
                     "document.querySelectorAll('[data-testid=chart][data-rendered-version]').length"
                 )

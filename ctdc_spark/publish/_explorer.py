@@ -32,6 +32,7 @@ Payload contract (all keys required unless marked optional; "lang map" = ``{lang
        labels: lang map, description: str,
        values: [{code: int 1..65535, value: str, attribute: "<id>:<value>", rank: int >= 0,
                  labels: lang map}]}]
+        # ids and values are normalised as in SPEC.md 2.2 (no ";" or ":"); values are never empty.
         # rank = the attribute's canonical id: ranks order attributes like their "col:value" strings in byte
         # order (distinct, not necessarily contiguous). A multi-value source column (e.g. IP_Gender =
         # "Female;Male") appears as indicator columns "IP_Gender_Female" (value "1") etc. with kind "multi"

@@ -97,6 +97,11 @@ def test_opens_offline_silently_and_every_view_renders(release: Fixture, open_ex
         page.render_all()
         text = page.page.evaluate("document.getElementById('app').textContent")
         assert not re.search(r"null|undefined|NaN|\[object ", text), view  # no leaked JS values
+    # Debug panel (M21): record, combination and key counts.
+    page.page.click('[data-testid="debug-panel"]')
+    keys = page.page.get_attribute(".debug-list", "data-keys")
+    assert keys == str(len(release.payload["aggregates"]["entries"]))
+    assert f"{release.payload['meta']['synthetic_records']:,}" in page.page.text_content(".debug-list")
     page.assert_clean()
 
 

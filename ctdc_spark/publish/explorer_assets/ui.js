@@ -356,7 +356,7 @@
     perf.lastRenderMs = ms;
     perf.renders.push(ms);
     if (perf.renders.length > 200) perf.renders.shift();
-    if (ui.debugBody) updateDebug();
+    if (ui.debugPanel && ui.debugPanel.open) updateDebug();  // only while someone is looking at it
   }
 
   function applyLanguage() {
@@ -442,7 +442,7 @@
     const footer = h('footer', { class: 'site-footer' },
       h('p', null, t('footer_line', { title: model.meta.title, version: datasetVersion(), run: model.meta.run_id,
         pipeline: model.meta.pipeline_version })),
-      h('details', { class: 'debug' },
+      ui.debugPanel = h('details', { class: 'debug', ontoggle: function () { if (ui.debugPanel.open) updateDebug(); } },
         h('summary', { 'data-testid': 'debug-panel', text: t('debug_title') }),
         ui.debugBody));
     return footer;
@@ -685,6 +685,9 @@
         else if (value === PAGE_ALL) commit({ page: null, cols: model.visuals.map(function (v) { return v.id; }) });
         else commit({ page: value, cols: null });
       } });
+      ex.pageSelect.append(h('option', { value: '' }));  // "default view" or "custom selection", set in update()
+      model.pages.forEach(function (pg) { ex.pageSelect.append(h('option', { value: pg.name, text: pick(pg.labels, pg.name) })); });
+      ex.pageSelect.append(h('option', { value: PAGE_ALL, text: t('page_all') }));
       ex.sortSelect = h('select', { id: uid('sort'), 'data-testid': 'sort-select', onchange: function () { commit({ sort: ex.sortSelect.value }); } },
         SORTS.map(function (s) { return h('option', { value: s, text: t('sort_' + s) }); }));
       ex.exactBox = h('input', { type: 'checkbox', id: uid('exact'), 'data-testid': 'toggle-exact',
@@ -744,10 +747,7 @@
 
     update: function () {
       const ids = visibleVisualIds();
-      ex.pageSelect.textContent = '';
-      ex.pageSelect.append(h('option', { value: '', text: state.cols ? t('page_custom') : t('page_default') }));
-      model.pages.forEach(function (pg) { ex.pageSelect.append(h('option', { value: pg.name, text: pick(pg.labels, pg.name) })); });
-      ex.pageSelect.append(h('option', { value: PAGE_ALL, text: t('page_all') }));
+      ex.pageSelect.options[0].textContent = state.cols ? t('page_custom') : t('page_default');
       ex.pageSelect.value = state.page || '';
       ex.sortSelect.value = state.sort;
       ex.exactBox.checked = state.exact;
@@ -924,11 +924,13 @@
   function syncCharts(ids) {
     const old = ui.charts;
     ui.charts = new Map();
-    ids.forEach(function (id) {
+    ids.forEach(function (id, i) {
       const chart = old.get(id) || createChart(model.visualById.get(id));
       old.delete(id);
       ui.charts.set(id, chart);
-      ex.grid.appendChild(chart);  // (re)appending keeps the DOM order equal to the configured order
+      // Move a chart only when it is out of place: moving nodes invalidates the layout of the whole grid.
+      const at = ex.grid.children[i];
+      if (at !== chart) ex.grid.insertBefore(chart, at || null);
       chart._dirty = true;
     });
     old.forEach(function (chart) { if (ui.io) ui.io.unobserve(chart); chart.remove(); });
