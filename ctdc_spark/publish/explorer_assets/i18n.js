@@ -1363,7 +1363,7 @@
     debug_render_ms: 'آخر عرض (مللي ثانية)',
     debug_ready_ms: 'زمن التحميل (مللي ثانية)',
     debug_state: 'الحالة',
-    range: '{low}–{high}',
+    range: '\u2066{low}–{high}\u2069',  // left-to-right isolate: a numeric range reads low to high
     pair: '{column}: {value}',
     list_sep: '؛ ',
     records_noun: 'سجلات',
