@@ -53,6 +53,19 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any]) -> Path:
+    """Merge one section into ``<staging_dir>/metadata.json`` atomically (other sections kept).
+
+    Stages contribute their own sections (the evaluation's guarantee, the publish stage's
+    parameters and files), so the release's metadata file is assembled without any stage
+    overwriting another's part.
+    """
+    path = staging_dir / "metadata.json"
+    current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    current[section] = dict(data)
+    return write_json(path, current)
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
