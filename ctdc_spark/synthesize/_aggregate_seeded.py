@@ -104,6 +104,8 @@ class _AggregateSeeded:
     def candidate_weights(self, record: Int32Array, candidates: Int32Array) -> IntArray:
         """Sampling weight of each candidate for ``record``; 0 marks an ineligible candidate."""
         m = len(record)
+        if not len(candidates):
+            return np.zeros(0, dtype=np.int64)
         if m + 1 <= self.length:
             return self._combination_weights(combinations_with(record, candidates, m + 1))
         # Longer than L: every new sub-combination of length 1..L must be reported. Shorter ones

@@ -68,18 +68,19 @@ def estimate_row_index_bytes(
         n_columns: Number of columns; ``None`` assumes the worst case of one column per attribute.
 
     Returns:
-        Bytes, an upper bound that is tight up to the per-token representation choice.
+        Bytes, an upper bound for an index built with the default ``dense_min_support``.
 
     Example:
         >>> estimate_row_index_bytes(1_000_000, 150, 10_000_000, 40) // 2**20
-        118
+        88
     """
     columns = n_attributes if n_columns is None else n_columns
     n_tokens = n_attributes + columns
     csr = 8 * (n_records + 1) + 4 * nnz
     # Every attribute token costs min(4 * support, 8 W) <= 4 * support; EMPTY tokens at most 8 W.
     tokens = 4 * nnz + columns * 8 * _n_words(n_records)
-    per_token = 8 * (n_tokens + 1) + 4 * n_tokens + 8 * n_tokens + 4 * n_attributes
+    # Token offsets, dense slots and supports; attribute columns and their per-column grouping.
+    per_token = 8 * (n_tokens + 1) + 4 * n_tokens + 8 * n_tokens + 8 * n_attributes + 8 * (columns + 2)
     return csr + tokens + per_token
 
 
