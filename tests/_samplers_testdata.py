@@ -16,11 +16,23 @@ from hypothesis import strategies as st
 
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._batch import SyntheticBatch
-from ctdc_spark.synthesize._row_index import RowIndex
+from ctdc_spark.synthesize._row_index import LocalKind, RowIndex
 
 # Force every token to one representation (0: all bitmaps; huge: all sorted ids) or let the index
 # choose; results must not depend on it.
 DENSE_CHOICES = (None, 0, 10**9)
+
+# (cache_max_size, cache_max_bytes, local_max_rows, local_kind): no cache, a tiny LRU, a
+# byte-starved LRU, and local tables of each kind from the first miss or only for very few rows.
+# Results must not depend on any of it.
+ENGINE_VARIANTS: tuple[tuple[int, int, int, LocalKind], ...] = (
+    (0, 0, 0, "auto"),
+    (2, 10**9, 0, "auto"),
+    (10**6, 2000, 0, "auto"),
+    (10**6, 10**9, 8192, "auto"),
+    (10**6, 10**9, 8192, "candidates"),
+    (10**6, 10**9, 5, "cells"),
+)
 
 
 @dataclass
@@ -58,6 +70,14 @@ class Table:
             self.attr_column,
             dense_min_support=dense_min_support,
         )
+
+    def index_variants(self) -> list[RowIndex]:
+        """The same index in every representation, and without its co-occurrence counts."""
+        variants = [self.index(d) for d in DENSE_CHOICES]
+        arrays = self.index().to_arrays()
+        arrays["pair_counts"] = np.zeros((0, 0), dtype=np.int32)
+        variants.append(RowIndex.from_arrays(arrays))
+        return variants
 
     def support(self, attrs: Iterable[int]) -> int:
         """c_D(attrs) by scanning every record."""

@@ -8,7 +8,7 @@ from _samplers_testdata import DENSE_CHOICES, Table, random_table, tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes
+from ctdc_spark.synthesize._row_index import LocalKind, RowIndex, estimate_row_index_bytes
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -41,7 +41,7 @@ def test_support_and_counts_match_brute_force(table: Table, seed: int) -> None:
             assert index.support_of(attrs) == table.support(attrs)
             rows = index.rows_of(attrs)
             expected = [
-                table.support([*attrs, a]) if a not in attrs else table.support(attrs) for a in all_attrs
+                table.support([*attrs, int(a)]) if a not in attrs else table.support(attrs) for a in all_attrs
             ]
             assert index.count_all(rows).tolist() == expected
             assert index.count_each(rows, all_attrs).tolist() == expected
@@ -106,3 +106,37 @@ def test_from_arrays_names_missing_keys() -> None:
     del arrays["bitmaps"]
     with pytest.raises(ValueError, match="bitmaps"):
         RowIndex.from_arrays(arrays)
+
+
+@SETTINGS
+@given(table=tables(), seed=st.integers(0, 2**32 - 1))
+def test_single_token_counts_and_local_tables_match_brute_force(table: Table, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    index = table.index()
+    all_attrs = np.arange(table.n_attributes, dtype=np.int32)
+    for a in range(table.n_attributes):
+        pairs = index.single_token_counts(a)
+        assert pairs is not None
+        assert pairs.tolist() == [table.support({a, int(b)}) for b in all_attrs]
+    for c in range(table.n_columns):
+        empty = index.single_token_counts(index.empty_token(c))
+        assert empty is not None
+        without = table.rows_without_column(c)
+        assert empty.tolist() == [sum(1 for i in without if b in table.records[i]) for b in all_attrs]
+    for dense in DENSE_CHOICES:
+        index = table.index(dense)
+        for attrs in _random_sets(table, rng, 5):
+            rows = index.rows_of(attrs)
+            some = np.flatnonzero(rng.random(table.n_attributes) < 0.3).astype(np.int32)
+            kinds: tuple[LocalKind, ...] = ("cells", "candidates", "auto")
+            for kind in kinds:
+                local = index.local_table(rows, some, kind=kind)
+                assert local.size == table.support(attrs)
+                expected = [table.support({*attrs, int(b)}) for b in all_attrs]
+                assert local.counts(all_attrs).tolist() == expected
+                c = int(rng.integers(table.n_columns))
+                empty_rows = set(table.rows_without_column(c))
+                narrowed = local.restrict(index.empty_token(c))
+                assert narrowed.size == sum(1 for i in empty_rows if set(attrs) <= set(table.records[i]))
+                b = int(rng.integers(table.n_attributes))
+                assert local.restrict(b).size == table.support({*attrs, b})

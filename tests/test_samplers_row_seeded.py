@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 from _samplers_testdata import (
-    DENSE_CHOICES,
+    ENGINE_VARIANTS,
     Table,
     concat,
     make_lookup,
@@ -95,19 +95,23 @@ def test_row_seeded_counts_equal_reported_counts_exactly(table: Table, k: int, s
     _assert_k_safe(table, records_of(extra) + records_of(final), k)
 
 
-@SETTINGS
+@settings(max_examples=30, deadline=None)
 @given(table=tables(), k=ks, seed=st.integers(0, 2**63), cut=st.floats(0, 1))
 def test_phase1_is_independent_of_batching_cache_and_representation(
     table: Table, k: int, seed: int, cut: float
 ) -> None:
     reference = _phase1(table, k, seed)
-    for cache, dense in [(0, None), (1, 0), (10**6, 10**9)]:
-        assert same_batch(_phase1(table, k, seed, cache=cache, dense=dense), reference)
-    # Two tasks with their own samplers, each on one chunk of the seeds.
     n = len(table.records)
-    split = int(cut * n)
-    key = stage_key(seed, "row_seeded")
     ids = np.arange(n, dtype=np.int64)
+    key = stage_key(seed, "row_seeded")
+    for index in table.index_variants():
+        for cache, nbytes, local, kind in ENGINE_VARIANTS:
+            sampler = KSafeSampler(
+                index, k, cache, cache_max_bytes=nbytes, local_max_rows=local, local_kind=kind
+            )
+            assert same_batch(row_seeded_seeds(sampler, table.indptr, table.indices, ids, key), reference)
+    # Two tasks with their own samplers, each on one chunk of the seeds.
+    split = int(cut * n)
     parts = []
     for lo, hi in [(0, split), (split, n)]:
         sampler = KSafeSampler(table.index(), k, 50)
@@ -117,15 +121,20 @@ def test_phase1_is_independent_of_batching_cache_and_representation(
     assert same_batch(concat(*parts), reference)
 
 
-@SETTINGS
+@settings(max_examples=30, deadline=None)
 @given(table=tables(), k=ks, seed=st.integers(0, 2**63))
 def test_consolidation_is_independent_of_cache_and_representation(table: Table, k: int, seed: int) -> None:
     quota = _consolidation_quota(table, k, _phase1(table, k, seed))
     key = stage_key(seed, "consolidate")
     outputs = [
-        consolidate(KSafeSampler(table.index(dense), k, cache, cache_max_bytes=nbytes), quota, key, 3)
-        for dense in DENSE_CHOICES
-        for cache, nbytes in [(0, 0), (2, 10**9), (10**6, 2000)]
+        consolidate(
+            KSafeSampler(index, k, cache, cache_max_bytes=nbytes, local_max_rows=local, local_kind=kind),
+            quota,
+            key,
+            3,
+        )
+        for index in table.index_variants()
+        for cache, nbytes, local, kind in ENGINE_VARIANTS
     ]
     assert all(same_batch(o, outputs[0]) for o in outputs)
 

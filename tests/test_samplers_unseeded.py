@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from _samplers_testdata import DENSE_CHOICES, Table, random_table, records_of, tables
+from _samplers_testdata import ENGINE_VARIANTS, Table, random_table, records_of, tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import stage_key
+from ctdc_spark.synthesize._row_index import LocalKind, RowIndex
 from ctdc_spark.synthesize._unseeded import unseeded
 
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -21,18 +22,19 @@ def _run(
     seed: int,
     ids: np.ndarray | None = None,
     *,
-    cache: int = 1000,
-    dense: int | None = None,
-    nbytes: int = 10**9,
+    index: RowIndex | None = None,
+    engine: tuple[int, int, int, LocalKind] = (1000, 10**9, 1024, "cells"),
 ) -> list[list[int]]:
     record_ids = np.arange(len(table.records)) if ids is None else ids
+    cache, nbytes, local, _ = engine  # unseeded always builds cells tables
     batch = unseeded(
-        table.index(dense),
+        table.index() if index is None else index,
         k,
         record_ids,
         stage_key(seed, "unseeded"),
         cache_max_size=cache,
         cache_max_bytes=nbytes,
+        local_max_rows=local,
     )
     assert batch.record_ids.tolist() == np.asarray(record_ids).tolist()
     return records_of(batch)
@@ -53,15 +55,15 @@ def test_every_record_is_k_safe_with_one_value_per_column(table: Table, k: int, 
                 assert table.support(sub) >= k
 
 
-@SETTINGS
+@settings(max_examples=30, deadline=None)
 @given(table=tables(), k=st.integers(1, 4), seed=st.integers(0, 2**63), cut=st.floats(0, 1))
 def test_output_is_independent_of_batching_cache_and_representation(
     table: Table, k: int, seed: int, cut: float
 ) -> None:
     reference = _run(table, k, seed)
-    for dense in DENSE_CHOICES:
-        for cache, nbytes in [(0, 0), (3, 10**9), (10**6, 1500)]:
-            assert _run(table, k, seed, cache=cache, dense=dense, nbytes=nbytes) == reference
+    for index in table.index_variants():
+        for engine in ENGINE_VARIANTS:
+            assert _run(table, k, seed, index=index, engine=engine) == reference
     n = len(table.records)
     split = int(cut * n)
     ids = np.arange(n)

@@ -12,24 +12,32 @@ The records themselves are kept as CSR so that the attributes of a small row set
 
 Memory. Because each token takes the cheaper representation, the attribute tokens need at most
 ``4 * nnz`` bytes, each EMPTY token at most one bitmap, and the CSR ``8 (n + 1) + 4 nnz`` bytes;
-:func:`estimate_row_index_bytes` gives this upper bound so a Spark job can refuse, with a clear
-message, an index that would exceed its broadcast budget.
+with at most :data:`PAIR_COUNTS_MAX_ATTRIBUTES` attributes the index also keeps the ``A x A``
+co-occurrence counts (``4 A^2`` bytes), which answer every first extension of a record without
+touching rows. :func:`estimate_row_index_bytes` gives the upper bound so a Spark job can refuse,
+with a clear message, an index that would exceed its broadcast budget.
 
 Cost model (measured with numpy 2 on one core; the constants only decide between exact methods,
 so they change speed, never results):
 
-* bitmap AND + popcount: about 2 ns per 64-row word, for a dense candidate against bitmap rows;
-* bit test: about 2.5 ns per id (10 ns in the 2-D form used to test many dense candidates at once)
-  for a sparse candidate against bitmap rows, or for ids against a dense candidate;
+* bitmap AND + popcount: about 1.5 ns per 64-row word, for a dense candidate against bitmap rows;
+* bit test: about 2.5 ns per id plus ~3 us per candidate, for ids against a dense candidate (a 2-D
+  form at ~10 ns per id and candidate avoids the per-candidate overhead for small row sets) or for
+  a sparse candidate against bitmap rows;
 * sorted-id search: about 50 ns per searched id, for sparse candidates against id rows;
 * gather: about 16 ns per stored attribute of the rows, to count *every* attribute at once from the
   CSR (``bincount``), which wins when rows are few but candidates are many.
+
+Row sets of partial records are bitmaps while they hold at least ``W / 2`` rows (where AND +
+popcount beats bit tests) and sorted ids below; id sets of at most :data:`LOCAL_MAX_ROWS` rows can
+be expanded into a local table whose every later step is a few tiny numpy operations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -39,14 +47,26 @@ Int32Array = npt.NDArray[np.int32]
 WordArray = npt.NDArray[np.uint64]
 
 # Relative costs in nanoseconds (see the module docstring); only their ratios matter.
-_NS_WORD_AND_POPCOUNT = 2.0
+_NS_WORD_AND_POPCOUNT = 1.5
 _NS_BIT_TEST = 2.5
+_NS_PER_CANDIDATE_CALL = 3000.0
 _NS_BIT_TEST_2D = 10.0
 _NS_SORTED_SEARCH = 50.0
 _NS_GATHER = 16.0
+# Above this many (row, candidate) cells the 2-D bit test thrashes the cache; loop per candidate.
+_MAX_2D_CELLS = 16_384
+
+PAIR_COUNTS_MAX_ATTRIBUTES = 4096
+"""Keep the ``A x A`` co-occurrence counts only up to this many attributes (64 MiB as int32)."""
+
+LOCAL_MAX_ROWS = 8192
+"""Row sets held as ids (below ``W / 2`` rows) and at most this large may become a local table
+(:meth:`RowIndex.local_table`): building it costs about one candidate count, after which every
+later step of the record is a reduction over a small boolean or id matrix instead of an
+intersection plus a count; such deep partial records are nearly all distinct, so the cache would
+rarely serve them anyway."""
 
 _ONE = np.uint64(1)
-_SIX = np.uint64(6)
 _LOW6 = np.uint64(63)
 
 
@@ -81,7 +101,8 @@ def estimate_row_index_bytes(
     tokens = 4 * nnz + columns * 8 * _n_words(n_records)
     # Token offsets, dense slots and supports; attribute columns and their per-column grouping.
     per_token = 8 * (n_tokens + 1) + 4 * n_tokens + 8 * n_tokens + 8 * n_attributes + 8 * (columns + 2)
-    return csr + tokens + per_token
+    pairs = 4 * n_attributes**2 if n_attributes <= PAIR_COUNTS_MAX_ATTRIBUTES else 0
+    return csr + tokens + per_token + pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,37 +114,49 @@ class Rows:
         ids: Sorted int32 record positions, or ``None``.
         bits: Packed bitmap (bit ``r % 64`` of word ``r // 64`` is record r), or ``None``.
             Both ``None`` means all records. Arrays may be views into the index: never mutate them.
-        owned: Whether the arrays were allocated for this set (views into the index cost nothing).
     """
 
     size: int
     ids: Int32Array | None = None
     bits: WordArray | None = None
-    owned: bool = False
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes allocated for this set alone (0 for views into the index)."""
-        if not self.owned:
-            return 0
-        if self.ids is not None:
-            return int(self.ids.nbytes)
-        return int(self.bits.nbytes) if self.bits is not None else 0
+
+def _bit_positions(ids: Int32Array) -> tuple[Int32Array, WordArray]:
+    """Word index and bit shift of each record id, shared by bit tests of several bitmaps."""
+    return ids >> 6, ids.astype(np.uint64) & _LOW6
 
 
 def _bit_test(bits: WordArray, ids: Int32Array) -> npt.NDArray[np.bool_]:
     """Whether each record id is set in ``bits``."""
-    words = bits[ids >> 6]
-    hits: npt.NDArray[np.bool_] = ((words >> (ids.astype(np.uint64) & _LOW6)) & _ONE).astype(bool)
+    return _bit_test_at(bits, *_bit_positions(ids))
+
+
+def _bit_test_at(bits: WordArray, word: Int32Array, shift: WordArray) -> npt.NDArray[np.bool_]:
+    hits: npt.NDArray[np.bool_] = ((bits[word] >> shift) & _ONE).astype(bool)
     return hits
 
 
 def _bits_to_ids(bits: WordArray) -> Int32Array:
-    """Sorted record ids of the set bits."""
-    nz = np.flatnonzero(bits)
-    as_bytes = bits[nz].astype("<u8", copy=False).view(np.uint8)
-    pos = np.flatnonzero(np.unpackbits(as_bytes, bitorder="little"))
-    ids: Int32Array = (nz[pos >> 6] * 64 + (pos & 63)).astype(np.int32)
+    """Sorted record ids of the set bits.
+
+    Peels the lowest set bit of every non-zero word per pass, so the work is proportional to the
+    set bits (row sets converted here hold fewer than ~n/128 rows, mostly one per word).
+    """
+    words_at = np.flatnonzero(bits != 0)  # several times faster than on the uint64 words
+    words = bits[words_at]
+    found_words: list[IntArray] = []
+    found_bits: list[IntArray] = []
+    while len(words):
+        lowest = words & (~words + _ONE)
+        # A power of two converts exactly to float64; frexp's exponent is its bit position + 1.
+        found_bits.append(np.frexp(lowest.astype(np.float64))[1].astype(np.int64) - 1)
+        found_words.append(words_at)
+        words = words & (words - _ONE)
+        keep = words != 0
+        words, words_at = words[keep], words_at[keep]
+    if not found_words:
+        return np.zeros(0, dtype=np.int32)
+    ids: Int32Array = np.sort(np.concatenate(found_words) * 64 + np.concatenate(found_bits)).astype(np.int32)
     return ids
 
 
@@ -150,6 +183,132 @@ def _sorted_intersection(a: Int32Array, b: Int32Array) -> Int32Array:
     return common
 
 
+def _stable_order(keys: Int32Array, n_keys: int) -> IntArray:
+    """Stable argsort of small non-negative keys (numpy radix-sorts 16-bit keys in linear time)."""
+    if n_keys <= np.iinfo(np.int16).max:
+        return np.argsort(keys.astype(np.int16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def _pair_counts(indptr: IntArray, indices: Int32Array, n_attributes: int) -> npt.NDArray[np.int32]:
+    """``A x A`` co-occurrence counts (the diagonal holds the supports), from the CSR.
+
+    Records of equal length are stacked into a matrix and their ordered pairs counted in chunks of
+    a few million, so the work is one ``bincount`` per chunk instead of a Python loop per record.
+    """
+    a2 = n_attributes * n_attributes
+    out = np.zeros(a2, dtype=np.int64)
+    lengths = np.diff(indptr)
+    for length in np.unique(lengths[lengths > 0]).tolist():
+        starts = indptr[:-1][lengths == length]
+        chunk = max(1, 4_000_000 // (length * length))
+        for lo in range(0, len(starts), chunk):
+            mat = indices[starts[lo : lo + chunk, None] + np.arange(length)].astype(np.int64)
+            keys = mat[:, :, None] * n_attributes + mat[:, None, :]
+            out += np.bincount(keys.ravel(), minlength=a2)
+    return out.reshape(n_attributes, n_attributes).astype(np.int32)
+
+
+class LocalCells:
+    """A small row set expanded into a dense ``(rows, columns)`` table of attribute ids (-1 = EMPTY).
+
+    Built once by gathering the rows' attributes; then counting any attributes and restricting to
+    any token (attribute or EMPTY) are a gather and a comparison over the remaining rows.
+    """
+
+    __slots__ = ("_alive", "_attr_column", "_cells")
+
+    def __init__(self, cells: Int32Array, alive: IntArray, attr_column: Int32Array) -> None:
+        """Wrap ``cells`` restricted to rows ``alive``; use :meth:`RowIndex.local_table`."""
+        self._cells = cells
+        self._alive = alive
+        self._attr_column = attr_column
+
+    @property
+    def size(self) -> int:
+        """Number of rows."""
+        return len(self._alive)
+
+    def count_all(self) -> IntArray:
+        """How many of the rows hold each attribute, ``int64[A]`` (one bincount over the cells)."""
+        every = np.bincount(self._cells[self._alive].ravel() + 1, minlength=len(self._attr_column) + 1)
+        counts: IntArray = every[1:].astype(np.int64)
+        return counts
+
+    def counts(self, attrs: Int32Array) -> IntArray:
+        """How many of the rows hold each attribute of ``attrs``."""
+        if len(attrs) > self._cells.shape[1]:
+            # Many candidates: one bincount over the rows' cells beats comparing per candidate.
+            return self.count_all()[attrs]
+        hits = self._cells[self._alive[:, None], self._attr_column[attrs][None, :]] == attrs
+        counts: IntArray = np.count_nonzero(hits, axis=0).astype(np.int64)
+        return counts
+
+    def restrict(self, token: int) -> LocalCells:
+        """The rows that hold ``token`` (an attribute, or ``A + c`` for EMPTY in column c)."""
+        n_attributes = len(self._attr_column)
+        if token < n_attributes:
+            keep = self._cells[self._alive, self._attr_column[token]] == token
+        else:
+            keep = self._cells[self._alive, token - n_attributes] < 0
+        return LocalCells(self._cells, self._alive[keep], self._attr_column)
+
+
+class LocalCandidates:
+    """A small row set with the membership of each row in a set of candidate tokens, ``(rows, c)``.
+
+    Cheaper than :class:`LocalCells` when candidates are few (a row-seeded record only ever draws
+    from its seed); tokens outside the set get their membership column on first use.
+    """
+
+    __slots__ = ("_hits", "_ids", "_index", "_tokens")
+
+    def __init__(
+        self, index: RowIndex, ids: Int32Array, tokens: Int32Array, hits: npt.NDArray[np.bool_]
+    ) -> None:
+        """Wrap a membership matrix; use :meth:`RowIndex.local_table`."""
+        self._index = index
+        self._ids = ids
+        self._tokens = tokens
+        self._hits = hits
+
+    @property
+    def size(self) -> int:
+        """Number of rows."""
+        return len(self._ids)
+
+    def _columns(self, tokens: Int32Array) -> IntArray:
+        """Columns of ``tokens`` in the membership matrix, adding the missing ones (call it before
+        reading ``_hits``, which it may replace)."""
+        pos = np.searchsorted(self._tokens, tokens)
+        known = pos < len(self._tokens)
+        known[known] = self._tokens[pos[known]] == tokens[known]
+        if not known.all():
+            new = np.unique(tokens[~known])
+            merged = np.concatenate([self._tokens, new])
+            order = np.argsort(merged, kind="stable")
+            self._tokens = merged[order]
+            self._hits = np.hstack([self._hits, self._index.membership(self._ids, new)])[:, order]
+            pos = np.searchsorted(self._tokens, tokens)
+        return pos
+
+    def counts(self, attrs: Int32Array) -> IntArray:
+        """How many of the rows hold each attribute of ``attrs``."""
+        columns = self._columns(attrs)
+        counts: IntArray = np.count_nonzero(self._hits[:, columns], axis=0).astype(np.int64)
+        return counts
+
+    def restrict(self, token: int) -> LocalCandidates:
+        """The rows that hold ``token``."""
+        column = int(self._columns(np.array([token], dtype=np.int32))[0])
+        keep = self._hits[:, column]
+        return LocalCandidates(self._index, self._ids[keep], self._tokens, self._hits[keep])
+
+
+LocalTable = LocalCells | LocalCandidates
+LocalKind = Literal["auto", "cells", "candidates"]
+
+
 class RowIndex:
     """Per-token rows of the sensitive records, shippable to executors as a few numpy arrays.
 
@@ -167,6 +326,7 @@ class RowIndex:
         "bitmaps",
         "tok_indptr",
         "tok_rows",
+        "pair_counts",
         "dense_min_support",
     )
 
@@ -180,11 +340,17 @@ class RowIndex:
         self._bitmaps: WordArray = np.asarray(arrays["bitmaps"], dtype=np.uint64)
         self._tok_indptr: IntArray = np.asarray(arrays["tok_indptr"], dtype=np.int64)
         self._tok_rows: Int32Array = np.asarray(arrays["tok_rows"], dtype=np.int32)
+        pairs = np.array(arrays["pair_counts"], dtype=np.int32)
+        pairs.setflags(write=False)  # rows of it are handed out as read-only count vectors
+        self._pairs: npt.NDArray[np.int32] = pairs
         self._dense_min = int(np.asarray(arrays["dense_min_support"]))
         self.n_records = len(self.indptr) - 1
         self.n_attributes = len(self.attr_column)
         self.n_columns = len(self.token_support) - self.n_attributes
         self.n_words = _n_words(self.n_records)
+        # Row sets keep a bitmap while AND + popcount beats bit tests (and always when every token
+        # is forced dense, so tests exercise the bitmap paths).
+        self._rows_bitmap_min = min(self._dense_min, max(1, self.n_words // 2))
         self._mean_length = len(self.indices) / max(1, self.n_records)
         col_order = np.argsort(self.attr_column, kind="stable").astype(np.int32)
         col_sizes = np.bincount(self.attr_column, minlength=self.n_columns)
@@ -195,6 +361,7 @@ class RowIndex:
             len(self._dense_slot) == len(self.token_support) == len(self._tok_indptr) - 1
             and self._bitmaps.ndim == 2
             and self._bitmaps.shape[1] == self.n_words
+            and self._pairs.shape in {(0, 0), (self.n_attributes, self.n_attributes)}
         ):
             raise ValueError("RowIndex arrays are inconsistent; rebuild them with RowIndex.from_csr")
 
@@ -243,21 +410,24 @@ class RowIndex:
         if np.any(np.diff(indices_a)[same_record] <= 0):
             raise ValueError("attribute ids must be strictly increasing within each record")
         n_columns = int(attr_column_a.max()) + 1 if n_attributes else 0
-        col_of = attr_column_a[indices_a].astype(np.int64)
-        col_rows = np.unique(col_of * max(n, 1) + record_of)
-        if len(col_rows) != len(indices_a):
+        # Group (column, record) pairs by column; records stay ascending within a column because
+        # the sort is stable, so a repeated record next to itself means two values in one column.
+        col_of = attr_column_a[indices_a]
+        col_order = _stable_order(col_of, n_columns)
+        col_records = record_of[col_order]
+        col_sorted = col_of[col_order]
+        if np.any((col_sorted[1:] == col_sorted[:-1]) & (col_records[1:] == col_records[:-1])):
             raise ValueError("a record has more than one attribute in the same column")
 
         # Rows of every attribute, then of every EMPTY value, as one token CSR (rows sorted).
-        attr_order = np.argsort(indices_a, kind="stable")
+        attr_order = _stable_order(indices_a, n_attributes)
         support_attr = np.bincount(indices_a, minlength=n_attributes).astype(np.int64)
         attr_rows = record_of[attr_order].astype(np.int32)
-        col_counts = np.bincount(col_rows // max(n, 1), minlength=n_columns)
-        col_bounds = np.concatenate([[0], np.cumsum(col_counts)])
+        col_bounds = np.concatenate([[0], np.cumsum(np.bincount(col_of, minlength=n_columns))])
         empty_rows: list[Int32Array] = []
         for c in range(n_columns):
             has = np.zeros(n, dtype=bool)
-            has[col_rows[col_bounds[c] : col_bounds[c + 1]] % max(n, 1)] = True
+            has[col_records[col_bounds[c] : col_bounds[c + 1]]] = True
             empty_rows.append(np.flatnonzero(~has).astype(np.int32))
         support = np.concatenate([support_attr, [len(r) for r in empty_rows]]).astype(np.int64)
         all_rows = np.concatenate([attr_rows, *empty_rows]) if n_columns else attr_rows
@@ -273,6 +443,10 @@ class RowIndex:
         sparse_len = np.where(dense, 0, support)
         tok_indptr = np.concatenate([[0], np.cumsum(sparse_len)]).astype(np.int64)
         keep = np.repeat(~dense, support)
+        if n_attributes <= PAIR_COUNTS_MAX_ATTRIBUTES:
+            pairs = _pair_counts(indptr_a, indices_a, n_attributes)
+        else:
+            pairs = np.zeros((0, 0), dtype=np.int32)
         return cls(
             {
                 "indptr": indptr_a,
@@ -283,6 +457,7 @@ class RowIndex:
                 "bitmaps": bitmaps,
                 "tok_indptr": tok_indptr,
                 "tok_rows": all_rows[keep],
+                "pair_counts": pairs,
                 "dense_min_support": np.asarray(threshold, dtype=np.int64),
             }
         )
@@ -306,6 +481,7 @@ class RowIndex:
             "bitmaps": self._bitmaps,
             "tok_indptr": self._tok_indptr,
             "tok_rows": self._tok_rows,
+            "pair_counts": self._pairs,
             "dense_min_support": np.asarray(self._dense_min, dtype=np.int64),
         }
 
@@ -329,6 +505,22 @@ class RowIndex:
         """Sorted attribute ids of ``column``."""
         return self._col_attrs[self._col_indptr[column] : self._col_indptr[column + 1]]
 
+    def single_token_counts(self, token: int) -> npt.NDArray[np.int32] | None:
+        """Counts of ``{token, a}`` for every attribute a, from the co-occurrence counts.
+
+        Returns a read-only row for an attribute; for an EMPTY token, the attribute's support minus
+        its co-occurrences with the column's values (a record has at most one value per column).
+        ``None`` when the index keeps no co-occurrence counts.
+        """
+        if not len(self._pairs):
+            return None
+        if token < self.n_attributes:
+            row: npt.NDArray[np.int32] = self._pairs[token]
+            return row
+        values = self.column_attributes(token - self.n_attributes)
+        empty: npt.NDArray[np.int32] = (self.support - self._pairs[values].sum(axis=0)).astype(np.int32)
+        return empty
+
     def all_rows(self) -> Rows:
         """The set of all records."""
         return self._all
@@ -350,7 +542,7 @@ class RowIndex:
             size: The size of the result when already known (saves a popcount).
 
         Returns:
-            The intersection, as ids when small and as a bitmap when dense.
+            The intersection, as a bitmap while it is large and as sorted ids below.
         """
         tok = self.token_rows(token)
         if rows.ids is None and rows.bits is None:
@@ -361,17 +553,17 @@ class RowIndex:
             else:
                 assert tok.ids is not None
                 ids = _sorted_intersection(rows.ids, tok.ids)
-            return Rows(len(ids), ids=ids, owned=True)
+            return Rows(len(ids), ids=ids)
         assert rows.bits is not None
         if tok.ids is not None:
             ids = tok.ids[_bit_test(rows.bits, tok.ids)]
-            return Rows(len(ids), ids=ids, owned=True)
+            return Rows(len(ids), ids=ids)
         assert tok.bits is not None
         bits = rows.bits & tok.bits
-        n = int(np.bitwise_count(bits).sum()) if size is None else size
-        if n >= self._dense_min:
-            return Rows(n, bits=bits, owned=True)
-        return Rows(n, ids=_bits_to_ids(bits), owned=True)
+        n = int(np.bitwise_count(bits).sum(dtype=np.uint32)) if size is None else size
+        if n >= self._rows_bitmap_min:
+            return Rows(n, bits=bits)
+        return Rows(n, ids=_bits_to_ids(bits))
 
     def rows_of(self, tokens: npt.ArrayLike) -> Rows:
         """Rows holding every token of a set (all records for the empty set).
@@ -390,28 +582,103 @@ class RowIndex:
         """Support ``c_D(A)`` of a token set: the number of records holding all of it."""
         return self.rows_of(tokens).size
 
+    def local_table(self, rows: Rows, attrs: Int32Array, *, kind: LocalKind = "auto") -> LocalTable:
+        """Expand a small row set into a local table for counting ``attrs`` from now on.
+
+        Args:
+            rows: The row set (at most ~LOCAL_MAX_ROWS rows).
+            attrs: The candidates about to be counted.
+            kind: ``"cells"`` or ``"candidates"`` to force the table; ``"auto"`` picks the cheaper
+                to build, which suits callers whose later candidates are a subset of ``attrs``
+                (``unseeded`` moves from column to column and asks for cells).
+
+        Returns:
+            A :class:`LocalCells` or :class:`LocalCandidates` over the rows.
+        """
+        ids = self._ids_of(rows)
+        m = len(ids)
+        if kind == "auto":
+            slots = self._dense_slot[attrs]
+            support = self.token_support[attrs]
+            per_token = np.where(slots >= 0, _NS_BIT_TEST * m, _NS_SORTED_SEARCH * np.minimum(support, m))
+            candidates_cost = float((per_token + _NS_PER_CANDIDATE_CALL).sum())
+            # Cells also give the counts of every attribute (so the cache entry becomes complete and
+            # serves other records), hence they win unless candidates are clearly cheaper.
+            cells_cost = _NS_GATHER * m * self._mean_length
+            kind = "candidates" if 2 * candidates_cost < cells_cost else "cells"
+        if kind == "candidates":
+            tokens = np.unique(attrs)
+            return LocalCandidates(self, ids, tokens, self.membership(ids, tokens))
+        starts = self.indptr[ids]
+        lengths = self.indptr[ids.astype(np.int64) + 1] - starts
+        found = self.indices[_ranges(starts, lengths)]
+        cells = np.full((m, self.n_columns), -1, dtype=np.int32)
+        cells[np.repeat(np.arange(m), lengths), self.attr_column[found]] = found
+        return LocalCells(cells, np.arange(m, dtype=np.int64), self.attr_column)
+
+    def membership(self, ids: Int32Array, tokens: Int32Array) -> npt.NDArray[np.bool_]:
+        """Whether each row of ``ids`` (sorted) holds each token, ``bool[len(ids), len(tokens)]``."""
+        out = np.zeros((len(ids), len(tokens)), dtype=bool)
+        if len(ids) == 0:
+            return out
+        word, shift = _bit_positions(ids)
+        for j, token in enumerate(tokens.tolist()):
+            tok = self.token_rows(token)
+            if tok.bits is not None:
+                out[:, j] = _bit_test_at(tok.bits, word, shift)
+                continue
+            assert tok.ids is not None
+            if len(tok.ids) == 0:
+                continue
+            if len(tok.ids) >= len(ids):
+                pos = np.minimum(np.searchsorted(tok.ids, ids), len(tok.ids) - 1)
+                out[:, j] = tok.ids[pos] == ids
+            else:
+                pos = np.minimum(np.searchsorted(ids, tok.ids), len(ids) - 1)
+                out[pos[ids[pos] == tok.ids], j] = True
+        return out
+
+    def _ids_of(self, rows: Rows) -> Int32Array:
+        if rows.ids is not None:
+            return rows.ids
+        if rows.bits is not None:
+            return _bits_to_ids(rows.bits)
+        return np.arange(self.n_records, dtype=np.int32)
+
     def prefer_count_all(self, rows: Rows, attrs: Int32Array) -> bool:
         """Whether counting every attribute by gathering beats counting ``attrs`` one by one.
 
         Gathering reads the CSR of the rows once (cost ~ rows x mean record length) and yields
         the counts of all attributes, so a cache can answer later candidates for free.
         """
-        if rows.ids is None:
-            # All rows or a bitmap (>= n/32 rows): per-candidate bitmap work is far cheaper.
-            return False
+        if rows.ids is None and rows.bits is None:
+            return False  # the supports are stored
         m = rows.size
         slots = self._dense_slot[attrs]
         n_dense = int(np.count_nonzero(slots >= 0))
-        sparse_ids = int(self.token_support[attrs[slots < 0]].sum())
-        each = _NS_BIT_TEST_2D * m * n_dense + _NS_SORTED_SEARCH * sparse_ids
-        return _NS_GATHER * m * self._mean_length <= each
+        sparse_support = self.token_support[attrs[slots < 0]]
+        gather = _NS_GATHER * m * self._mean_length
+        if rows.bits is not None:
+            each = _NS_WORD_AND_POPCOUNT * self.n_words * n_dense + _NS_BIT_TEST * float(sparse_support.sum())
+            gather += _NS_WORD_AND_POPCOUNT * self.n_words + _NS_BIT_TEST * m  # bitmap -> ids first
+            return gather <= each
+        if m * n_dense <= _MAX_2D_CELLS:
+            each = _NS_BIT_TEST_2D * m * n_dense
+        else:
+            each = (_NS_PER_CANDIDATE_CALL + _NS_BIT_TEST * m) * n_dense
+        # Sparse candidates: search the smaller side into the larger one (see count_each).
+        small = sparse_support <= m
+        each += _NS_SORTED_SEARCH * float(sparse_support[small].sum())
+        each += (_NS_PER_CANDIDATE_CALL + _NS_SORTED_SEARCH * m) * int(np.count_nonzero(~small))
+        return gather <= each
 
     def count_all(self, rows: Rows) -> IntArray:
         """Count of ``rows`` ∩ rows(a) for every attribute a, ``int64[A]``."""
-        if rows.ids is None:
-            return self.count_each(rows, np.arange(self.n_attributes, dtype=np.int32))
-        starts = self.indptr[rows.ids]
-        lengths = self.indptr[rows.ids.astype(np.int64) + 1] - starts
+        if rows.ids is None and rows.bits is None:
+            return self.support.copy()
+        ids = self._ids_of(rows)
+        starts = self.indptr[ids]
+        lengths = self.indptr[ids.astype(np.int64) + 1] - starts
         return np.bincount(self.indices[_ranges(starts, lengths)], minlength=self.n_attributes)
 
     def count_each(self, rows: Rows, attrs: Int32Array) -> IntArray:
@@ -423,30 +690,56 @@ class RowIndex:
         slots = self._dense_slot[attrs]
         dense = slots >= 0
         if dense.any():
+            dense_slots = slots[dense]
             if rows.bits is not None:
-                out[dense] = np.bitwise_count(self._bitmaps[slots[dense]] & rows.bits).sum(axis=1)
+                # uint32 accumulation is several times faster than the default and cannot overflow
+                # (a row set has fewer than 2**32 rows).
+                out[dense] = np.bitwise_count(self._bitmaps[dense_slots] & rows.bits).sum(
+                    axis=1, dtype=np.uint32
+                )
             else:
                 assert rows.ids is not None
                 ids = rows.ids
-                words = self._bitmaps[slots[dense][:, None], (ids >> 6)[None, :]]
-                out[dense] = ((words >> (ids.astype(np.uint64) & _LOW6)) & _ONE).sum(axis=1)
-        if not dense.all():
-            sparse = attrs[~dense]
-            starts = self._tok_indptr[sparse]
-            lengths = self._tok_indptr[sparse + 1] - starts
-            cand_rows = self._tok_rows[_ranges(starts, lengths)]
-            if rows.bits is not None:
-                hits = _bit_test(rows.bits, cand_rows)
-            else:
-                assert rows.ids is not None
-                if len(rows.ids) == 0:
-                    hits = np.zeros(len(cand_rows), dtype=bool)
+                word, shift = _bit_positions(ids)
+                if len(ids) * len(dense_slots) <= _MAX_2D_CELLS:
+                    words = self._bitmaps[dense_slots[:, None], word[None, :]]
+                    out[dense] = ((words >> shift) & _ONE).sum(axis=1)
                 else:
-                    pos = np.minimum(np.searchsorted(rows.ids, cand_rows), len(rows.ids) - 1)
-                    hits = rows.ids[pos] == cand_rows
-            cum = np.concatenate([[0], np.cumsum(hits, dtype=np.int64)])
-            ends = np.cumsum(lengths)
-            out[~dense] = cum[ends] - cum[ends - lengths]
+                    out[dense] = [
+                        np.count_nonzero((self._bitmaps[s][word] >> shift) & _ONE)
+                        for s in dense_slots.tolist()
+                    ]
+        if not dense.all():
+            out[~dense] = self._count_sparse(rows, attrs[~dense])
+        return out
+
+    def _count_sparse(self, rows: Rows, sparse: Int32Array) -> IntArray:
+        """Counts of sparse (id-stored) tokens within bitmap or id rows."""
+        starts = self._tok_indptr[sparse]
+        lengths = self._tok_indptr[sparse + 1] - starts
+        out = np.zeros(len(sparse), dtype=np.int64)
+        batched = np.ones(len(sparse), dtype=bool)
+        if rows.ids is not None:
+            # Tokens with more rows than the set: search the set's ids into the token's instead.
+            m = len(rows.ids)
+            for i in np.flatnonzero(lengths > m).tolist():
+                tok = self._tok_rows[starts[i] : starts[i] + lengths[i]]
+                out[i] = len(_sorted_intersection(rows.ids, tok))
+                batched[i] = False
+        starts, lengths = starts[batched], lengths[batched]
+        cand_rows = self._tok_rows[_ranges(starts, lengths)]
+        if rows.bits is not None:
+            hits = _bit_test(rows.bits, cand_rows)
+        else:
+            assert rows.ids is not None
+            if len(rows.ids) == 0:
+                hits = np.zeros(len(cand_rows), dtype=bool)
+            else:
+                pos = np.minimum(np.searchsorted(rows.ids, cand_rows), len(rows.ids) - 1)
+                hits = rows.ids[pos] == cand_rows
+        cum = np.concatenate([[0], np.cumsum(hits, dtype=np.int64)])
+        ends = np.cumsum(lengths)
+        out[batched] = cum[ends] - cum[ends - lengths]
         return out
 
     def counts(self, rows: Rows, attrs: npt.ArrayLike) -> IntArray:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from ctdc_spark._random import RecordStream
 from ctdc_spark.synthesize._batch import SyntheticBatch
-from ctdc_spark.synthesize._row_index import RowIndex
+from ctdc_spark.synthesize._row_index import LOCAL_MAX_ROWS, RowIndex
 from ctdc_spark.synthesize._sampler import DEFAULT_CACHE_MAX_BYTES, PartialCache, sample_weighted
 
 
@@ -26,6 +26,7 @@ def unseeded(
     *,
     cache_max_size: int = 100_000,
     cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
+    local_max_rows: int = LOCAL_MAX_ROWS,
 ) -> SyntheticBatch:
     """Build one ``unseeded`` record per id.
 
@@ -40,7 +41,8 @@ def unseeded(
         record_ids: ``int64[r]`` stable ids of the records to build (Spark uses 0..n-1).
         key: ``stage_key(seed, "unseeded")``.
         cache_max_size: Maximum cached partial records (0 disables the cache).
-        cache_max_bytes: Maximum bytes of cached rows and counts.
+        cache_max_bytes: Maximum bytes of cached counts.
+        local_max_rows: Row count at or below which a record continues on a local table.
 
     Returns:
         One record (ascending attribute ids, possibly empty) per id, in input order.
@@ -48,7 +50,9 @@ def unseeded(
     if k < 1:
         raise ValueError("k must be >= 1")
     ids = np.asarray(record_ids, dtype=np.int64).reshape(-1)
-    cache = PartialCache(index, cache_max_size, cache_max_bytes)
+    cache = PartialCache(
+        index, cache_max_size, cache_max_bytes, local_max_rows=local_max_rows, local_kind="cells"
+    )
     n_attributes = index.n_attributes
     columns = [index.column_attributes(c) for c in range(index.n_columns)]
     records: list[list[int]] = []
