@@ -103,11 +103,11 @@ def render_cells(synthetic: DataFrame, dictionary: DataFrame, layout: SourceLayo
         .select(
             "record_id",
             "position",
-            F.concat_ws(
-                F.element_at(delimiters, F.col("position") + 1),
-                F.transform("parts", lambda p: p["source_value"]),
-            ).alias("cell"),
+            F.transform("parts", lambda p: p["source_value"]).alias("values"),
+            F.element_at(delimiters, F.col("position") + 1).alias("delimiter"),
         )
+        # array_join with a per-row delimiter column (the Python API only takes a literal).
+        .select("record_id", "position", F.expr("array_join(values, delimiter)").alias("cell"))
         .groupBy("record_id")
         .agg(F.map_from_entries(F.collect_list(F.struct("position", "cell"))).alias("by_position"))
     )
