@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 SHA256SUMS = "SHA256SUMS"
 LATEST = "latest"
+METADATA = "metadata.json"
 
 
 @contextlib.contextmanager
@@ -50,6 +51,34 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     with atomic_text_writer(path) as handle:
         json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
         handle.write("\n")
+    return path
+
+
+def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any] | None) -> Path:
+    """Set (or, with ``data=None``, remove) one top-level section of the bundle's ``metadata.json``.
+
+    Several stages contribute sections (evaluate writes ``guarantee`` and ``parameters``, publish
+    adds its own), so each replaces only its section and keeps the others. The file is rewritten
+    atomically; concurrent writers of one run are excluded by the run lock. A file left without
+    sections is removed, so no empty metadata is ever published.
+
+    Args:
+        staging_dir: ``staging/<run_id>``.
+        section: Top-level key, e.g. ``guarantee``.
+        data: The section's content, or None to remove it.
+
+    Returns:
+        The path of ``metadata.json`` (which may no longer exist after a removal).
+    """
+    path = staging_dir / METADATA
+    current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if data is None:
+        current.pop(section, None)
+    else:
+        current[section] = dict(data)
+    if current:
+        return write_json(path, current)
+    path.unlink(missing_ok=True)
     return path
 
 
