@@ -54,9 +54,14 @@ StageFunction = Callable[[SparkSession, RunContext], StageResult]
 def _stage_functions() -> dict[str, StageFunction]:
     # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
     from ctdc_spark.aggregate import run_aggregate
+    from ctdc_spark.evaluate import run_evaluate
     from ctdc_spark.prepare import run_prepare
 
-    registry: dict[str, StageFunction] = {"prepare": run_prepare, "aggregate": run_aggregate}
+    registry: dict[str, StageFunction] = {
+        "prepare": run_prepare,
+        "aggregate": run_aggregate,
+        "evaluate": run_evaluate,
+    }
     return registry
 
 
