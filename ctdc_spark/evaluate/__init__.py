@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -35,7 +36,7 @@ from pyspark.sql import functions as F
 from ctdc_spark.aggregate import PreparedRun, load_prepared, sensitive_counts
 from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions
 from ctdc_spark.aggregate._export import with_selections, write_aggregates_tsv
-from ctdc_spark.aggregate._risk import RiskByLength, records_analysis, risk_by_length
+from ctdc_spark.aggregate._risk import RecordsAnalysis, RiskByLength, records_analysis, risk_by_length
 from ctdc_spark.errors import StageFailedError, VerificationError
 from ctdc_spark.evaluate._compare import (
     combine_counts,
@@ -46,25 +47,15 @@ from ctdc_spark.evaluate._compare import (
     rare_synthetic_combinations,
 )
 from ctdc_spark.evaluate._metrics import (
-    ComparisonSummary,
     CountComparison,
-    Leakage,
-    Preservation,
-    PreservationResult,
+    PrivateMetrics,
     leakage_lines,
     official_buckets,
     parameter_lines,
     public_stats,
-    record_expansion_pct,
     synthetic_stats_lines,
 )
-from ctdc_spark.evaluate._outputs import (
-    RunFacts,
-    SensitiveCombinations,
-    metric_rows,
-    private_evaluation,
-    public_evaluation,
-)
+from ctdc_spark.evaluate._outputs import RunFacts, metric_rows, private_evaluation, public_evaluation
 from ctdc_spark.evaluate._rare import rare_members
 from ctdc_spark.evaluate._report import render_report
 from ctdc_spark.evaluate._verify import Verification, verify_k_synthetic, verify_reportable_combinations
@@ -142,6 +133,115 @@ def _records_analysis_rows(
     )
 
 
+def _verify_guarantee(
+    ctx: RunContext, prepared: PreparedRun, synthetic: DataFrame, reportable: DataFrame, partitions: int
+) -> Verification:
+    """Run the mode's guarantee check; raise before anything is written when it fails."""
+    cfg = ctx.cfg
+    k = cfg.privacy.resolution
+    if cfg.synthesis.mode == "aggregate_seeded":
+        verification = verify_reportable_combinations(
+            synthetic,
+            reportable,
+            layout=prepared.layout,
+            resolution=k,
+            max_length=prepared.max_length,
+            partitions=partitions,
+        )
+        violation = f"have a combination of at most {prepared.max_length} attributes shared by"
+    else:
+        verification = verify_k_synthetic(
+            synthetic,
+            prepared.records,
+            n_attributes=prepared.n_attributes,
+            resolution=k,
+            max_length=prepared.max_length,
+            max_broadcast_mb=cfg.synthesis.max_broadcast_mb,
+            partitions=partitions,
+        )
+        violation = "have a full attribute combination shared by"
+    if not verification.passed:
+        raise VerificationError(
+            f"privacy verification ({verification.kind}) failed: {verification.violating_records} of "
+            f"{verification.checked_records} synthetic records {violation} fewer than k = {k} records of "
+            "the sensitive data. Nothing was published; rerun the synthesize stage and report this as a "
+            "bug if it persists."
+        )
+    log.info(
+        "guarantee verified (%s) for %d synthetic records", verification.kind, verification.checked_records
+    )
+    return verification
+
+
+def _exact_sensitive(
+    spark: SparkSession, ctx: RunContext, prepared: PreparedRun, persisted: list[DataFrame]
+) -> DataFrame:
+    """Exact counts of every sensitive combination of length <= L.
+
+    With apriori pruning the aggregate stage's table lacks rare combinations, which leakage,
+    suppression and the records analysis need, so they are recounted with the engine (persisted:
+    the caller unpersists ``persisted``).
+    """
+    if not ctx.cfg.aggregation.apriori_pruning:
+        return delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    counts = sensitive_counts(
+        prepared, resolution=ctx.cfg.privacy.resolution, apriori_pruning=False, persisted=persisted
+    ).persist()
+    persisted.append(counts)
+    return counts
+
+
+def _public_stats(joined: DataFrame, *, resolution: int, max_length: int) -> dict[str, Any]:
+    """The explorer's ``stats`` (two small Spark jobs over the joined aggregates)."""
+    lengths = [CountComparison.from_row(r.asDict()) for r in public_by_length(joined).collect()]
+    buckets = [
+        (r["bucket"], r["combinations"], r["abs_error"], r["proportional_error"])
+        for r in public_by_bucket(joined, resolution=resolution).collect()
+    ]
+    return public_stats(lengths, official_buckets(buckets, resolution), max_length)
+
+
+def _write_rare_combinations(rare: DataFrame, path: Path) -> int:
+    """Write ``synthetic_rare_combos_by_length.tsv`` (sorted by length, combination, record); rows."""
+    columns = ("length", "combo", "record_id", "syn_count", "sen_count")
+    line = F.concat_ws("\t", *(F.col(c).cast("string") for c in columns)).alias("line")
+    write_sorted_lines(
+        rare.orderBy("length", "combo", "record_id").select(line),
+        path,
+        header=["combo_length\tcombo\trecord_id\tsyn_count\tsen_count"],
+    )
+    # Counting the written lines costs no Spark job.
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def _write_private_files(
+    private: Path, evaluation: dict[str, Any], metrics: PrivateMetrics, analysis: RecordsAnalysis
+) -> list[str]:
+    """The SDS TSVs of SPEC.md 5.3, ``evaluation_private.json`` and the HTML report."""
+    preservation = metrics.preservation
+    files = {
+        "parameters.tsv": parameter_lines(analysis.summary()),
+        "synthetic_leakage_by_length.tsv": leakage_lines(metrics.leakage),
+        "preservation_by_count.tsv": preservation.bucket_lines(),
+        "preservation_by_length.tsv": preservation.length_lines(),
+        "stats_synthetic_data.tsv": synthetic_stats_lines(
+            metrics.synthetic_vs_sensitive,
+            expansion_pct=evaluation["synthetic_vs_sensitive"]["record_expansion_pct"],
+            mean_proportional_error=preservation.mean_proportional_error,
+        ),
+        "stats_aggregate_counts.tsv": metrics.reportable_vs_sensitive.lines(),
+    }
+    if not (private / RECORDS_ANALYSIS_TSV).exists():  # the aggregate stage's risk analysis did not run
+        files[RECORDS_ANALYSIS_TSV] = analysis.lines()
+    written = [str(write_lines(private / name, lines)) for name, lines in files.items()]
+    written.append(str(write_json(private / PRIVATE_JSON, evaluation)))
+    with atomic_text_writer(private / REPORT_HTML) as handle:
+        handle.write(render_report(evaluation))
+    written.append(str(private / REPORT_HTML))
+    return written
+
+
 def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point (see the module docstring).
 
@@ -152,118 +252,51 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         ConfigError: the verification's bitmap index exceeds ``synthesis.max_broadcast_mb``.
     """
     cfg = ctx.cfg
-    k, mode = cfg.privacy.resolution, cfg.synthesis.mode
+    k = cfg.privacy.resolution
     prepared = load_prepared(spark, ctx)
-    layout, max_length = prepared.layout, prepared.max_length
+    max_length = prepared.max_length
     synthetic = _read_synthetic(spark, ctx)
     n_synthetic = synthetic.count()
     partitions = enumeration_partitions(n_synthetic, spark.sparkContext.defaultParallelism)
     reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
     _withdraw_public_outputs(ctx.staging_dir)
-
-    if mode == "aggregate_seeded":
-        verification = verify_reportable_combinations(
-            synthetic, reportable, layout=layout, resolution=k, max_length=max_length, partitions=partitions
-        )
-    else:
-        verification = verify_k_synthetic(
-            synthetic,
-            prepared.records,
-            n_attributes=prepared.n_attributes,
-            resolution=k,
-            max_length=max_length,
-            max_broadcast_mb=cfg.synthesis.max_broadcast_mb,
-            partitions=partitions,
-        )
-    if not verification.passed:
-        raise VerificationError(
-            f"k-synthetic verification failed: {verification.violating_records} of "
-            f"{verification.checked_records} synthetic records {_violation(verification)} fewer than "
-            f"k = {k} records of the sensitive data. Nothing was published; rerun the synthesize stage "
-            "and report this as a bug if it persists."
-        )
-    log.info(
-        "guarantee verified (%s) for %d synthetic records", verification.kind, verification.checked_records
-    )
+    verification = _verify_guarantee(ctx, prepared, synthetic, reportable, partitions)
 
     result = StageResult()
     persisted: list[DataFrame] = []
     try:
         syn_counts = count_supports(
-            synthetic, layout=layout, max_length=max_length, partitions=partitions
+            synthetic, layout=prepared.layout, max_length=max_length, partitions=partitions
         ).persist()  # joined below and exported
         persisted.append(syn_counts)
-        pruned = cfg.aggregation.apriori_pruning
-        if pruned:
-            # The pruned table lacks rare combinations, which leakage, suppression and the records
-            # analysis need: recount exactly with the engine.
-            sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=False, persisted=persisted)
-            sensitive = sensitive.persist()
-            persisted.append(sensitive)
-        else:
-            sensitive = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+        sensitive = _exact_sensitive(spark, ctx, prepared, persisted)
         joined = combine_counts(sensitive, synthetic=syn_counts, reportable=reportable).persist()
-        persisted.append(joined)
+        persisted.append(joined)  # read by every metric below
 
-        by_length = private_by_length(joined, resolution=k).collect()
-        by_bucket = private_by_bucket(joined, resolution=k).collect()
-        public_lengths = public_by_length(joined).collect()
-        public_buckets = public_by_bucket(joined, resolution=k).collect()
-        if verification.kind != "k-synthetic":
+        metrics = PrivateMetrics.from_rows(
+            [r.asDict() for r in private_by_length(joined, resolution=k).collect()],
+            [r.asDict() for r in private_by_bucket(joined, resolution=k).collect()],
+            max_length,
+        )
+        stats = _public_stats(joined, resolution=k, max_length=max_length)
+        if verification.minimum_support is None:
+            # aggregate_seeded: the smallest true group behind a synthetic combination of length <= L.
             smallest = joined.where(F.col("syn").isNotNull()).agg(F.min("sen")).collect()[0][0]
             verification = dataclasses.replace(verification, minimum_support=smallest)
-
         facts = RunFacts(
             resolution=k,
             max_length=max_length,
-            synthesis_mode=mode,
+            synthesis_mode=cfg.synthesis.mode,
             privacy_mode="differential-privacy" if cfg.privacy.dp is not None else "k-anonymity",
             sensitive_records=prepared.n_records,
             synthetic_records=n_synthetic,
         )
-        stats = public_stats(
-            [CountComparison.from_row(r.asDict()) for r in public_lengths],
-            official_buckets(
-                [
-                    (r["bucket"], r["combinations"], r["abs_error"], r["proportional_error"])
-                    for r in public_buckets
-                ],
-                k,
-            ),
-            max_length,
-        )
-        public = public_evaluation(facts, verification, stats)
-
-        rows = [r.asDict() for r in by_length]
-        found = {r["length"]: r for r in rows}
-        synthetic_vs_sensitive = ComparisonSummary.of(
-            [CountComparison.from_row(r, "sen_syn_") for r in rows], max_length
-        )
-        reportable_vs_sensitive = ComparisonSummary.of(
-            [CountComparison.from_row(r, "sen_rep_") for r in rows], max_length
-        )
-        leakage = [
-            Leakage(
-                length,
-                int(found[length]["sen_syn_tgt_combinations"]) if length in found else 0,
-                int(found[length]["leaks"]) if length in found else 0,
-            )
-            for length in range(1, max_length + 1)
-        ]
-        preservation = PreservationResult.of(
-            [Preservation.from_row(r, "length") for r in rows],
-            [Preservation.from_row(r.asDict(), "sds_bucket") for r in by_bucket],
-            max_length,
-        )
-        expansion = record_expansion_pct(n_synthetic, prepared.n_records)
 
         private = ctx.private_dir
-        outputs = result.outputs
-        named_syn = with_selections(syn_counts, prepared.attributes)
-        outputs.append(
+        result.outputs.append(
             str(
                 write_aggregates_tsv(
-                    named_syn,
+                    with_selections(syn_counts, prepared.attributes),
                     private / "synthetic_aggregates.tsv",
                     count_col="count",
                     header_label="count",
@@ -272,105 +305,53 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             )
         )
         members = rare_members(
-            synthetic, layout=layout, max_length=max_length, resolution=k, partitions=partitions
+            synthetic, layout=prepared.layout, max_length=max_length, resolution=k, partitions=partitions
         )
         rare = rare_synthetic_combinations(
             joined, members=members, attributes=prepared.attributes, resolution=k
         )
-        rare_path = private / RARE_COMBOS_TSV
-        write_sorted_lines(
-            rare.orderBy("length", "combo", "record_id").select(
-                F.concat_ws(
-                    "\t",
-                    *(
-                        F.col(c).cast("string")
-                        for c in ("length", "combo", "record_id", "syn_count", "sen_count")
-                    ),
-                ).alias("line")
+        rare_rows = _write_rare_combinations(rare, private / RARE_COMBOS_TSV)
+        result.outputs.append(str(private / RARE_COMBOS_TSV))
+        analysis = records_analysis(
+            _records_analysis_rows(
+                spark, ctx, prepared, sensitive, complete_table=not cfg.aggregation.apriori_pruning
             ),
-            rare_path,
-            header=["combo_length\tcombo\trecord_id\tsyn_count\tsen_count"],
+            n_records=prepared.n_records,
+            resolution=k,
         )
-        outputs.append(str(rare_path))
-
-        risk_rows = _records_analysis_rows(spark, ctx, prepared, sensitive, complete_table=not pruned)
-        analysis = records_analysis(risk_rows, n_records=prepared.n_records, resolution=k)
-        if not (private / RECORDS_ANALYSIS_TSV).exists():
-            outputs.append(str(write_lines(private / RECORDS_ANALYSIS_TSV, analysis.lines())))
-
-        with rare_path.open(encoding="utf-8") as handle:
-            rare_rows = sum(1 for _ in handle) - 1
-        evaluation = private_evaluation(
-            run_id=ctx.run_id,
-            facts=facts,
-            verification=verification,
-            analysis=analysis,
-            sensitive=[
-                SensitiveCombinations(
-                    length,
-                    int(found[length]["sen_syn_src_combinations"]) if length in found else 0,
-                    int(found[length]["sen_rare"]) if length in found else 0,
-                )
-                for length in range(1, max_length + 1)
-            ],
-            leakage=leakage,
-            preservation=preservation,
-            synthetic_vs_sensitive=synthetic_vs_sensitive,
-            reportable_vs_sensitive=reportable_vs_sensitive,
-            expansion_pct=expansion,
-            rare_synthetic={
-                "combinations": sum(int(r["syn_rare"]) for r in rows),
-                "record_rows": rare_rows,
-            },
-            public_stats=stats,
-        )
-        files = {
-            "parameters.tsv": parameter_lines(analysis.summary()),
-            "synthetic_leakage_by_length.tsv": leakage_lines(leakage),
-            "preservation_by_count.tsv": preservation.bucket_lines(),
-            "preservation_by_length.tsv": preservation.length_lines(),
-            "stats_synthetic_data.tsv": synthetic_stats_lines(
-                synthetic_vs_sensitive,
-                expansion_pct=expansion,
-                mean_proportional_error=preservation.mean_proportional_error,
-            ),
-            "stats_aggregate_counts.tsv": reportable_vs_sensitive.lines(),
-        }
-        for name, lines in files.items():
-            outputs.append(str(write_lines(private / name, lines)))
-        outputs.append(str(write_json(private / PRIVATE_JSON, evaluation)))
-        with atomic_text_writer(private / REPORT_HTML) as handle:
-            handle.write(render_report(evaluation))
-        outputs.append(str(private / REPORT_HTML))
-
-        metrics = spark.createDataFrame(
-            [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
-        )
-        result.delta_versions[EVALUATION_METRICS.name] = delta_io.write_run_table(
-            metrics, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, stage="evaluate"
-        )
-        # Public files last: they exist only once everything else succeeded.
-        staging = ctx.staging_dir
-        outputs.append(str(write_json(staging / EVALUATION_JSON, public)))
-        update_metadata(staging, "parameters", facts.public())
-        outputs.append(str(update_metadata(staging, "guarantee", verification.public_section())))
     finally:
         for df in persisted:
             df.unpersist()
 
+    public = public_evaluation(facts, verification, stats)
+    evaluation = private_evaluation(
+        run_id=ctx.run_id,
+        facts=facts,
+        verification=verification,
+        analysis=analysis,
+        metrics=metrics,
+        rare_record_rows=rare_rows,
+        public_stats=stats,
+    )
+    result.outputs += _write_private_files(ctx.private_dir, evaluation, metrics, analysis)
+    table = spark.createDataFrame(
+        [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
+    )
+    result.delta_versions[EVALUATION_METRICS.name] = delta_io.write_run_table(
+        table, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, stage="evaluate"
+    )
+    # Public files last: they exist only once everything else succeeded.
+    result.outputs.append(str(write_json(ctx.staging_dir / EVALUATION_JSON, public)))
+    update_metadata(ctx.staging_dir, "parameters", facts.public())
+    result.outputs.append(str(update_metadata(ctx.staging_dir, "guarantee", verification.public_section())))
+
     result.row_counts.update(
         {
             "synthetic_records": n_synthetic,
-            "synthetic_combinations": sum(int(r["sen_syn_tgt_combinations"]) for r in rows),
+            "synthetic_combinations": metrics.synthetic_combinations,
             "rare_synthetic_rows": rare_rows,
         }
     )
     result.privacy["verified_resolution"] = float(k)
-    result.privacy["leaked_combinations"] = float(evaluation["leakage"]["total"])
+    result.privacy["leaked_combinations"] = float(sum(r.leaks for r in metrics.leakage))
     return result
-
-
-def _violation(verification: Verification) -> str:
-    if verification.kind == "k-synthetic":
-        return "have a full attribute combination shared by"
-    return f"have a combination of at most {verification.max_length} attributes shared by"

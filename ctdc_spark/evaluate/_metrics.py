@@ -394,6 +394,68 @@ def public_stats(
     }
 
 
+@dataclass(frozen=True)
+class SensitiveCombinations:
+    """Distinct and rare (count < k) sensitive combinations of one length (SPEC.md 3.3)."""
+
+    length: int
+    combinations: int
+    rare: int
+
+
+@dataclass(frozen=True)
+class PrivateMetrics:
+    """Every sensitive-referenced metric of SPEC.md 5.2 except the records analysis."""
+
+    synthetic_vs_sensitive: ComparisonSummary
+    reportable_vs_sensitive: ComparisonSummary
+    leakage: tuple[Leakage, ...]
+    sensitive: tuple[SensitiveCombinations, ...]
+    preservation: PreservationResult
+    rare_synthetic_combinations: int
+
+    @classmethod
+    def from_rows(
+        cls,
+        by_length: Sequence[Mapping[str, Any]],
+        by_bucket: Sequence[Mapping[str, Any]],
+        max_length: int,
+    ) -> PrivateMetrics:
+        """Build from the rows of ``_compare.private_by_length`` and ``private_by_bucket``."""
+        found = {int(r["length"]): r for r in by_length}
+
+        def count(length: int, column: str) -> int:
+            return int(found[length][column]) if length in found else 0
+
+        lengths = range(1, max_length + 1)
+        return cls(
+            synthetic_vs_sensitive=ComparisonSummary.of(
+                [CountComparison.from_row(r, "sen_syn_") for r in by_length], max_length
+            ),
+            reportable_vs_sensitive=ComparisonSummary.of(
+                [CountComparison.from_row(r, "sen_rep_") for r in by_length], max_length
+            ),
+            leakage=tuple(
+                Leakage(n, count(n, "sen_syn_tgt_combinations"), count(n, "leaks")) for n in lengths
+            ),
+            sensitive=tuple(
+                SensitiveCombinations(n, count(n, "sen_syn_src_combinations"), count(n, "sen_rare"))
+                for n in lengths
+            ),
+            preservation=PreservationResult.of(
+                [Preservation.from_row(r, "length") for r in by_length],
+                [Preservation.from_row(r, "sds_bucket") for r in by_bucket],
+                max_length,
+            ),
+            rare_synthetic_combinations=sum(count(n, "syn_rare") for n in lengths),
+        )
+
+    @property
+    def synthetic_combinations(self) -> int:
+        """Distinct synthetic combinations of length <= L."""
+        return sum(r.syn_combinations for r in self.leakage)
+
+
 def record_expansion_pct(n_synthetic: int, n_sensitive: int) -> float:
     """SPEC.md 5.2 record expansion: ``100 (n_syn / n_sen - 1)``."""
     return 100.0 * (n_synthetic / n_sensitive - 1.0) if n_sensitive else 0.0

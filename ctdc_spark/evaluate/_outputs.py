@@ -7,12 +7,12 @@ it has no field for a sensitive-referenced number, so none can slip in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ctdc_spark.aggregate._risk import RecordsAnalysis
-from ctdc_spark.evaluate._metrics import ComparisonSummary, Leakage, PreservationResult
+from ctdc_spark.evaluate._metrics import PrivateMetrics, record_expansion_pct
 from ctdc_spark.evaluate._report import private_statements, public_statements
 from ctdc_spark.evaluate._verify import Verification
 
@@ -96,31 +96,29 @@ def public_evaluation(
     }
 
 
-@dataclass(frozen=True)
-class SensitiveCombinations:
-    """Distinct and rare (count < k) sensitive combinations of one length (SPEC.md 3.3)."""
-
-    length: int
-    combinations: int
-    rare: int
-
-
 def private_evaluation(
     *,
     run_id: str,
     facts: RunFacts,
     verification: Verification,
     analysis: RecordsAnalysis,
-    sensitive: Sequence[SensitiveCombinations],
-    leakage: Sequence[Leakage],
-    preservation: PreservationResult,
-    synthetic_vs_sensitive: ComparisonSummary,
-    reportable_vs_sensitive: ComparisonSummary,
-    expansion_pct: float,
-    rare_synthetic: Mapping[str, int],
+    metrics: PrivateMetrics,
+    rare_record_rows: int,
     public_stats: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The content of ``evaluation_private.json`` (and the input of the HTML report)."""
+    """The content of ``evaluation_private.json`` (and the input of the HTML report).
+
+    Args:
+        run_id: The run.
+        facts: Run parameters.
+        verification: The (passed) guarantee check, with its exact minimum support.
+        analysis: SPEC.md 5.2 records analysis.
+        metrics: The sensitive-referenced metrics.
+        rare_record_rows: Rows of ``synthetic_rare_combos_by_length.tsv``.
+        public_stats: The public ``stats`` (repeated so the report can show them).
+    """
+    leakage, preservation = metrics.leakage, metrics.preservation
+    expansion_pct = record_expansion_pct(facts.synthetic_records, facts.sensitive_records)
     evaluation: dict[str, Any] = {
         "audience": PRIVATE,
         "warning": "Computed from the confidential records and their exact counts: never publish.",
@@ -143,7 +141,7 @@ def private_evaluation(
             ],
         },
         "sensitive_combinations": [
-            {"length": s.length, "combinations": s.combinations, "rare": s.rare} for s in sensitive
+            {"length": s.length, "combinations": s.combinations, "rare": s.rare} for s in metrics.sensitive
         ],
         "leakage": {
             "total": sum(r.leaks for r in leakage),
@@ -159,12 +157,15 @@ def private_evaluation(
         },
         "preservation": preservation.as_dict(),
         "synthetic_vs_sensitive": {
-            **synthetic_vs_sensitive.as_dict(),
+            **metrics.synthetic_vs_sensitive.as_dict(),
             "record_expansion_pct": expansion_pct,
             "mean_proportional_error": preservation.mean_proportional_error,
         },
-        "reportable_vs_sensitive": reportable_vs_sensitive.as_dict(),
-        "rare_synthetic_combinations": dict(rare_synthetic),
+        "reportable_vs_sensitive": metrics.reportable_vs_sensitive.as_dict(),
+        "rare_synthetic_combinations": {
+            "combinations": metrics.rare_synthetic_combinations,
+            "record_rows": rare_record_rows,
+        },
         "public_stats": dict(public_stats),
     }
     evaluation["statements"] = [s.as_dict() for s in private_statements(evaluation)]
