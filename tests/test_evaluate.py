@@ -482,20 +482,20 @@ def variants(spark: SparkSession, example: Path) -> Path:
     """Evaluate the example again under other run ids, directly (no prepare/aggregate):
 
     * ``changed``: the sensitive counts all + 1, the reportable counts and records unchanged;
-    * ``pruned``: apriori pruning was on, so the sensitive table lacks the rare combinations.
+    * ``pruned``: apriori pruning was on, so the sensitive table lacks the rare combinations;
+    * ``seeded``: the same synthetic records declared as aggregate_seeded output.
     """
     base = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=str(example), run_id="test")
     copy_run(spark, example, "test", "changed", sensitive=base.withColumn("count", F.col("count") + 1))
     copy_run(spark, example, "test", "pruned", sensitive=base.where(F.col("count") >= 2))
-    base_cfg = job_config("unused.csv", example, "privacy.resolution=2", "privacy.reporting_length=3")
-    pruned_cfg = job_config(
-        "unused.csv",
-        example,
-        "privacy.resolution=2",
-        "privacy.reporting_length=3",
-        "aggregation.apriori_pruning=true",
-    )
-    for run_id, cfg in (("changed", base_cfg), ("pruned", pruned_cfg)):
+    copy_run(spark, example, "test", "seeded")
+    settings = ("privacy.resolution=2", "privacy.reporting_length=3")
+    configs = {
+        "changed": job_config("unused.csv", example, *settings),
+        "pruned": job_config("unused.csv", example, *settings, "aggregation.apriori_pruning=true"),
+        "seeded": job_config("unused.csv", example, *settings, "synthesis.mode=aggregate_seeded"),
+    }
+    for run_id, cfg in configs.items():
         run_evaluate(spark, RunContext(cfg=cfg, run_id=run_id, seed=0, input_fingerprint="test"))
     return example
 
@@ -526,6 +526,19 @@ def test_pruned_sensitive_table_is_recounted(variants: Path) -> None:
     )
     for name in names:
         assert _lines(variants, name, "pruned") == _lines(variants, name, "test"), name
+
+
+@pytest.mark.spark
+def test_aggregate_seeded_guarantee_covers_combinations_up_to_l(variants: Path) -> None:
+    guarantee = json.loads((variants / "staging/seeded/metadata.json").read_text())["guarantee"]
+    assert (guarantee["type"], guarantee["minimum_support"], guarantee["max_combination_length"]) == (
+        "k-anonymous-combinations",
+        2,
+        3,
+    )
+    assert guarantee["statement"].startswith("every combination of at most 3 attributes")
+    seeded = json.loads((variants / "staging/seeded/evaluation.json").read_text())
+    assert seeded["stats"] == PUBLIC_STATS_8_1
 
 
 # ---------------------------------------------------------------------------------------------
