@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -142,6 +143,8 @@ class ExplorerConfig:
     column_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
     value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
     small_count_threshold: int | None = None
+    record_noun: Mapping[str, str] = field(default_factory=_frozen_empty)
+    release_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,9 +173,10 @@ class JobConfig:
         return _plain(self)  # type: ignore[no-any-return]
 
     def config_hash(self) -> str:
-        """SHA-256 of the semantically relevant config (Spark tuning settings excluded)."""
+        """SHA-256 of what determines a run's results (Spark tuning and the output location excluded)."""
         data = self.to_dict()
         data.pop("spark", None)
+        data.pop("output", None)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -447,6 +451,11 @@ def validate_config(cfg: JobConfig) -> None:
         exp.default_language in exp.languages,
         f"explorer.default_language: {exp.default_language!r} must be one of explorer.languages.",
     )
+    if exp.release_date is not None:
+        try:
+            dt.date.fromisoformat(exp.release_date)
+        except ValueError:
+            raise ConfigError("explorer.release_date: use an ISO date, e.g. 2026-03-01, or null (today).") from None
     if exp.small_count_threshold is not None:
         _check(exp.small_count_threshold >= 1, "explorer.small_count_threshold: must be >= 1 or null (= k).")
 

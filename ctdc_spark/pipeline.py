@@ -11,13 +11,13 @@ writes would silently ignore the changed data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import re
-import secrets
 import socket
 import time
 import traceback
@@ -35,7 +35,7 @@ from ctdc_spark import __version__
 from ctdc_spark.config import JobConfig
 from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError
 from ctdc_spark.io import delta as delta_io
-from ctdc_spark.io.files import assemble_bundle, switch_latest, write_json
+from ctdc_spark.io.files import assemble_bundle, switch_latest
 from ctdc_spark.io.paths import is_local_path, local_path
 from ctdc_spark.prepare._layout import list_input_files
 from ctdc_spark.schemas import RUNS
@@ -56,11 +56,15 @@ def _stage_functions() -> dict[str, StageFunction]:
     from ctdc_spark.aggregate import run_aggregate
     from ctdc_spark.evaluate import run_evaluate
     from ctdc_spark.prepare import run_prepare
+    from ctdc_spark.publish import run_publish
+    from ctdc_spark.synthesize import run_synthesize
 
     registry: dict[str, StageFunction] = {
         "prepare": run_prepare,
         "aggregate": run_aggregate,
+        "synthesize": run_synthesize,
         "evaluate": run_evaluate,
+        "publish": run_publish,
     }
     return registry
 
@@ -128,23 +132,6 @@ def _manifest_rows(spark: SparkSession, root: str, run_id: str) -> list[dict[str
 
 def _succeeded(rows: Sequence[dict[str, object]], stage: str) -> bool:
     return any(r["stage"] == stage and r["status"] == "SUCCEEDED" for r in rows)
-
-
-def _run_seed(ctx_dir: Path, cfg: JobConfig) -> int:
-    """The synthesis seed: explicit in config, or a secret drawn once per run and kept private.
-
-    The secret seed is stored only under ``private/<run_id>/`` so a rerun after a failure
-    reproduces the same sample, while nobody without access to private files can.
-    """
-    if cfg.synthesis.seed is not None:
-        return cfg.synthesis.seed
-    path = ctx_dir / "run_secrets.json"
-    if path.exists():
-        return int(json.loads(path.read_text(encoding="utf-8"))["synthesis_seed"])
-    seed = secrets.randbits(63)
-    write_json(path, {"synthesis_seed": seed})
-    os.chmod(path, 0o600)
-    return seed
 
 
 @contextlib.contextmanager
@@ -281,6 +268,14 @@ def safe_traceback(exc: BaseException) -> str:
     return " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames[-8:]))
 
 
+def _absolute_output_root(cfg: JobConfig) -> JobConfig:
+    """Delta needs absolute table locations; a relative local ``output.root`` is the working dir's."""
+    root = cfg.output.root
+    if not is_local_path(root) or Path(root).is_absolute():
+        return cfg
+    return dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, root=str(Path(root).resolve())))
+
+
 def run_pipeline(
     spark: SparkSession,
     cfg: JobConfig,
@@ -303,6 +298,7 @@ def run_pipeline(
         RunConflictError: the run id exists with another input/config, or is locked.
         CtdcError: from a stage (bad input, failed verification, ...).
     """
+    cfg = _absolute_output_root(cfg)
     config_hash = cfg.config_hash()
     fingerprint = input_fingerprint(spark, cfg)
     run_id = validate_run_id(run_id) if run_id else derive_run_id(fingerprint, config_hash)
@@ -318,10 +314,7 @@ def run_pipeline(
                     f"{'input' if row['input_fingerprint'] != fingerprint else 'config'}; a run id "
                     "must always mean the same input and config. Use a new --run-id for changed data."
                 )
-        private_dir = local_path(cfg.output.root) / "private" / run_id
-        ctx = RunContext(
-            cfg=cfg, run_id=run_id, seed=_run_seed(private_dir, cfg), input_fingerprint=fingerprint
-        )
+        ctx = RunContext(cfg=cfg, run_id=run_id, input_fingerprint=fingerprint)
         full_run = list(stages) == list(STAGES)
         if full_run and _succeeded(previous, RUN_STAGE):
             log.info("run %s already succeeded with this input and config; nothing to do", run_id)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctdc_spark.config import JobConfig
+from ctdc_spark.io.files import write_json
 from ctdc_spark.io.paths import local_path
 
 
@@ -15,7 +19,6 @@ class RunContext:
 
     cfg: JobConfig
     run_id: str
-    seed: int
     input_fingerprint: str
 
     @property
@@ -29,9 +32,31 @@ class RunContext:
         return local_path(self.root) / "private" / self.run_id
 
     @property
+    def pending_dir(self) -> Path:
+        """``<root>/private/<run_id>/pending``: synthetic exports until the evaluate stage verifies them."""
+        return self.private_dir / "pending"
+
+    @property
     def staging_dir(self) -> Path:
         """``<root>/staging/<run_id>``: public artefacts before they are published as a bundle."""
         return local_path(self.root) / "staging" / self.run_id
+
+    def synthesis_seed(self) -> int:
+        """The sampling seed: explicit in config, or a secret drawn once per run and kept private.
+
+        The secret seed is stored only under ``private/<run_id>/`` (created on first use, so a run
+        that fails before synthesis leaves nothing behind); a rerun after a failure reproduces the
+        same sample, while nobody without access to private files can.
+        """
+        if self.cfg.synthesis.seed is not None:
+            return self.cfg.synthesis.seed
+        path = self.private_dir / "run_secrets.json"
+        if path.exists():
+            return int(json.loads(path.read_text(encoding="utf-8"))["synthesis_seed"])
+        seed = secrets.randbits(63)
+        write_json(path, {"synthesis_seed": seed})
+        os.chmod(path, 0o600)
+        return seed
 
     @property
     def release_root(self) -> Path:

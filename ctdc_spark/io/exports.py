@@ -47,6 +47,11 @@ def write_sorted_lines(lines: DataFrame, path: Path, *, header: Sequence[str] = 
         shutil.rmtree(parts, ignore_errors=True)
 
 
+def csv_text(text: str) -> str:
+    """RFC 4180 quoting of one driver-side string (header cells), as :func:`csv_field` does in Spark."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
+
+
 def csv_field(column: Column) -> Column:
     """RFC 4180 quoting of a string column (quotes only when needed)."""
     needs_quotes = column.rlike('[",\\r\\n]')

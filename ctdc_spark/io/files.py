@@ -58,7 +58,7 @@ def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any] | N
     """Set (or, with ``data=None``, remove) one top-level section of the bundle's ``metadata.json``.
 
     Several stages contribute sections (evaluate writes ``guarantee`` and ``parameters``, publish
-    adds its own), so each replaces only its section and keeps the others. The file is rewritten
+    writes ``release``), so each replaces only its section and keeps the others. The file is rewritten
     atomically; concurrent writers of one run are excluded by the run lock. A file left without
     sections is removed, so no empty metadata is ever published.
 

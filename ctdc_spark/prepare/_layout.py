@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
 import re
 from collections.abc import Sequence
@@ -102,19 +103,35 @@ def list_input_files(cfg: InputConfig) -> tuple[str, ...]:
     return tuple(files)
 
 
+_MAX_HEADER_LINES = 64
+
+
 def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | None:
-    """Read the first record of a delimited text file, or None when it is not local."""
+    """Read the first record of a delimited text file, or None when it is not local.
+
+    Only the header's own bytes are decoded (line by line until the record is complete), so a bad
+    byte further down is reported by the row checks with its row number, not as a header problem.
+    """
     if not is_local_path(file):
         return None
     path = local_path(file)
     try:
-        with path.open("r", encoding=encoding, newline="", errors="strict") as handle:
-            handle_start = handle.read(1)
-            if not handle_start:
-                raise InputDataError(f"input file {path.name} is empty; it needs a header row and data rows.")
-            if handle_start != "\ufeff":  # a UTF-8 byte-order mark is not part of the first name
-                handle.seek(0)
-            row = next(csv.reader(handle, delimiter=delimiter), None)
+        with path.open("rb") as handle:
+            raw = b""
+            for _ in range(_MAX_HEADER_LINES):
+                line = handle.readline()
+                if not line:
+                    break
+                raw += line
+                # A byte-order mark is not part of the first column name.
+                text = raw.decode(encoding).removeprefix("\ufeff")
+                try:
+                    row = next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True), None)
+                except csv.Error:
+                    continue  # a quoted header cell spans lines: read on
+                break
+            else:
+                row = None
     except UnicodeDecodeError:
         raise InputDataError(
             f"the header of input file {path.name} is not valid {encoding}; "
@@ -124,6 +141,8 @@ def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | 
         raise InputDataError(f"input file {path.name} cannot be read (permission denied).") from None
     except IsADirectoryError:
         raise InputDataError(f"input.path {file} is a folder; set input.format or point at a file.") from None
+    if not raw:
+        raise InputDataError(f"input file {path.name} is empty; it needs a header row and data rows.")
     if row is None or not any(cell.strip() for cell in row):
         raise InputDataError(
             f"input file {path.name} has no header row; the first line must name the columns."

@@ -1,0 +1,121 @@
+"""Micro-benchmark of the per-task synthesis engines on CTDC-like random data (no Spark).
+
+Generates a sensitive table shaped like CTDC (default 50k records, ~150 attributes in 40 columns,
+~10 attributes per record, skewed values drawn around shared latent profiles so combinations
+repeat), then times one core running each engine.
+
+Usage::
+
+    PYTHONPATH=. python scripts/bench_samplers.py [--records 50000] [--k 10] [--seeds 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ctdc_spark._random import stage_key
+from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes
+from ctdc_spark.synthesize._row_seeded import consolidate, consolidation_available, row_seeded_seeds
+from ctdc_spark.synthesize._sampler import KSafeSampler
+from ctdc_spark.synthesize._unseeded import unseeded
+
+
+def ctdc_like(n_records: int, n_columns: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR records and the attribute->column map of a CTDC-shaped random table."""
+    rng = np.random.default_rng(seed)
+    n_values = rng.integers(2, 7, n_columns)  # ~4.5 values per column, ~150 attributes for 40 columns
+    offsets = np.concatenate([[0], np.cumsum(n_values)])
+    attr_column = np.repeat(np.arange(n_columns), n_values).astype(np.int32)
+    # A few columns are nearly always known (sex, age, country), most are often unknown.
+    fill = np.clip(rng.beta(1.2, 3.0, n_columns), 0.02, 0.98)
+    fill[:4] = 0.95
+    fill *= 10.0 / fill.sum()  # ~10 known cells per record
+    fill = np.clip(fill, 0.0, 0.98)
+    n_profiles = 60
+    profile_values = np.stack([rng.integers(0, v, n_profiles) for v in n_values], axis=1)
+    zipf = [(1.0 + np.arange(v)) ** -1.2 for v in n_values]
+    profile = rng.integers(0, n_profiles, n_records)
+    known = rng.random((n_records, n_columns)) < fill
+    keep_profile = rng.random((n_records, n_columns)) < 0.8
+    cells = np.empty((n_records, n_columns), dtype=np.int64)
+    for c in range(n_columns):
+        noise = rng.choice(n_values[c], size=n_records, p=zipf[c] / zipf[c].sum())
+        cells[:, c] = np.where(keep_profile[:, c], profile_values[profile, c], noise) + offsets[c]
+    lengths = known.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = cells[known].astype(np.int32)  # row-major: ascending columns, hence ascending ids
+    return indptr, indices, attr_column
+
+
+def _timed(label: str, n_items: int, unit: str, fn: Callable[[], object]) -> object:
+    # CPU time of this process is the fair measure on a shared machine; wall time is shown too.
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{label:<44} {cpu:7.2f} s cpu ({wall:6.2f} s wall)  {n_items / cpu:9.0f} {unit}/s")
+    return out
+
+
+def main() -> None:
+    """Run the benchmark and print one line per measurement."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--columns", type=int, default=40)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=20_000, help="seeds timed in phase 1")
+    parser.add_argument("--unseeded", type=int, default=5_000, help="unseeded records timed")
+    args = parser.parse_args()
+
+    indptr, indices, attr_column = ctdc_like(args.records, args.columns, seed=7)
+    n_attr = len(attr_column)
+    print(
+        f"records={args.records} attributes={n_attr} columns={args.columns} "
+        f"attrs/record={len(indices) / args.records:.1f} k={args.k}"
+    )
+    index = _timed(
+        "build RowIndex", len(indices), "nnz", lambda: RowIndex.from_csr(indptr, indices, n_attr, attr_column)
+    )
+    assert isinstance(index, RowIndex)
+    bound = estimate_row_index_bytes(args.records, n_attr, len(indices), args.columns)
+    print(f"RowIndex {index.nbytes / 2**20:.1f} MiB (estimate_row_index_bytes bound {bound / 2**20:.1f} MiB)")
+
+    n_seeds = min(args.seeds, args.records)
+    ids = np.arange(n_seeds, dtype=np.int64)
+    key = stage_key(1, "row_seeded")
+    seeds = (indptr[: n_seeds + 1], indices[: indptr[n_seeds]])
+    for label, cache in [("cache off", 0), ("cache on (100k)", 100_000)]:
+        sampler = KSafeSampler(index, args.k, cache)
+        _timed(
+            f"row_seeded phase 1, {label}",
+            n_seeds,
+            "records",
+            lambda s=sampler: row_seeded_seeds(s, seeds[0], seeds[1], ids, key),
+        )
+
+    sampler = KSafeSampler(index, args.k, 100_000)
+    phase1 = row_seeded_seeds(sampler, indptr, indices, np.arange(args.records), key)
+    single = index.support
+    quota = consolidation_available(single, single - phase1.attribute_counts(n_attr), args.k)
+    sampler = KSafeSampler(index, args.k, 100_000)
+    extra = _timed(
+        f"consolidation ({int(quota.sum())} placements)",
+        int(quota.sum()),
+        "placements",
+        lambda: consolidate(sampler, quota, stage_key(1, "consolidate"), 0),
+    )
+    print(f"  -> {len(extra)} consolidation records")  # type: ignore[arg-type]
+    n_unseeded = min(args.unseeded, args.records)
+    _timed(
+        "unseeded, cache on (100k)",
+        n_unseeded,
+        "records",
+        lambda: unseeded(index, args.k, np.arange(n_unseeded), stage_key(1, "unseeded")),
+    )
+
+
+if __name__ == "__main__":
+    main()

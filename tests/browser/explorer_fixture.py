@@ -1,0 +1,424 @@
+"""A tiny, fully known explorer release (k = 5, L = 3) built from explicit records.
+
+Everything the page shows can be recomputed here by brute force: the reportable aggregates (every combination
+of length <= L of the "sensitive" records, counts >= k rounded down to multiples of k), the synthetic counts
+of any selection, the official state of any bar and the public fidelity statistics. The browser tests compare
+the page's DOM with these numbers, so the page's bitsets, caches and binary search are checked against code
+that shares nothing with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctdc_spark.publish._explorer import build_explorer
+
+K = 5
+L = 3
+COLUMNS = ("Gender", "AgeGroup", "Country", "Exploitation", "Year")
+MULTI = {"Exploitation": ";"}
+SCRIPT_VALUE = "</script><b>x</b>"  # must show as text, never as markup
+
+# (Gender, AgeGroup, Country, Exploitation (multi, ";"), Year, copies); "" = empty cell.
+SENSITIVE: tuple[tuple[str, str, str, str, str, int], ...] = (
+    ("Female", "18-29", "Nepal", "Sexual;Domestic", "2020", 1310),
+    ("Female", "30+", "Nepal", "Domestic", "2021", 142),
+    ("Male", "18-29", "Côte d'Ivoire", "Labour", "2020", 205),
+    ("Male", "30+", "Côte d'Ivoire", "Labour", "2019", 96),
+    ("Female", "0-17", "Côte d'Ivoire", "Sexual", "2019", 57),
+    ("Male", "0-17", SCRIPT_VALUE, "Labour;Sexual", "2021", 23),
+    ("", "18-29", "Nepal", "", "2020", 31),
+    ("Female", "18-29", "A,B", "Domestic", "", 12),
+    ("Female", "30+", "Côte d'Ivoire", "Labour", "2018", 6),
+    ("Male", "30+", "A,B", "Sexual", "2021", 3),
+    ("Female", "0-17", "Nepal", "Labour", "2019", 2),
+    ("Male", "0-17", "Nepal", "Domestic", "2020", 4),
+    # Ten more countries make Country a high-cardinality column (in-chart value search, S9).
+    *(("Male", "30+", f"Country {i:02d}", "Labour", "2019", 5) for i in range(10)),
+)
+
+SYNTHETIC: tuple[tuple[str, str, str, str, str, int], ...] = (
+    ("Female", "18-29", "Nepal", "Sexual;Domestic", "2020", 1305),
+    ("Female", "30+", "Nepal", "Domestic", "2021", 150),
+    ("Male", "18-29", "Côte d'Ivoire", "Labour", "2020", 199),
+    ("Male", "30+", "Côte d'Ivoire", "Labour", "2019", 101),
+    ("Female", "0-17", "Côte d'Ivoire", "Sexual", "2019", 55),
+    ("Male", "0-17", SCRIPT_VALUE, "Labour;Sexual", "2021", 21),
+    ("", "18-29", "Nepal", "", "2020", 29),
+    ("Female", "18-29", "A,B", "Domestic", "", 14),
+    ("Male", "30+", "Nepal", "Sexual", "2021", 2),
+    *(("Male", "30+", f"Country {i:02d}", "Labour", "2019", 5 + i % 3) for i in range(0, 10, 2)),
+)
+
+LABELS = {
+    "Gender": {"en": "Gender", "fr": "Genre", "es": "Género", "de": "Geschlecht", "ar": "الجنس"},
+    "AgeGroup": {
+        "en": "Age group",
+        "fr": "Tranche d’âge",
+        "es": "Grupo de edad",
+        "de": "Altersgruppe",
+        "ar": "الفئة العمرية",
+    },
+    "Country": {"en": "Country of exploitation", "fr": "Pays d’exploitation", "ar": "بلد الاستغلال"},
+    "Year": {"en": "Year of registration", "fr": "Année d’enregistrement", "ar": "سنة التسجيل"},
+}
+VALUE_LABELS = {
+    ("Gender", "Female"): {"en": "Female", "fr": "Femme", "es": "Mujer", "de": "Weiblich", "ar": "أنثى"},
+    ("Gender", "Male"): {"en": "Male", "fr": "Homme", "es": "Hombre", "de": "Männlich", "ar": "ذكر"},
+}
+INDICATOR_LABELS = {
+    "Sexual": {"en": "Sexual exploitation", "fr": "Exploitation sexuelle", "ar": "الاستغلال الجنسي"},
+    "Labour": {"en": "Forced labour", "fr": "Travail forcé", "ar": "العمل القسري"},
+    "Domestic": {"en": "Domestic servitude", "fr": "Servitude domestique", "ar": "العبودية المنزلية"},
+}
+
+
+def record_attributes(row: Sequence[Any]) -> frozenset[str]:
+    """The attributes ("col:value") of one record; multi-value cells become indicator columns."""
+    attrs = set()
+    for column, cell in zip(COLUMNS, row[:5], strict=True):
+        if not cell:
+            continue
+        if column in MULTI:
+            attrs.update(f"{column}_{piece}:1" for piece in cell.split(MULTI[column]) if piece)
+        else:
+            attrs.add(f"{column}:{cell}")
+    return frozenset(attrs)
+
+
+def expand(rows: Iterable[tuple[str, str, str, str, str, int]]) -> list[frozenset[str]]:
+    """One attribute set per record (each spec row repeated `copies` times)."""
+    out: list[frozenset[str]] = []
+    for row in rows:
+        out.extend([record_attributes(row)] * row[5])
+    return out
+
+
+def canonical(attrs: Iterable[str]) -> str:
+    """Canonical SDS key: attributes sorted by byte order, joined by ';'."""
+    return ";".join(sorted(attrs, key=lambda a: a.encode("utf-8")))
+
+
+def column_of(attribute: str) -> str:
+    return attribute.split(":", 1)[0]
+
+
+def count_combinations(records: Sequence[frozenset[str]], max_length: int) -> Counter[str]:
+    """Brute force: the count of every combination of length 1..max_length over the records."""
+    counts: Counter[str] = Counter()
+    for attrs in records:
+        ordered = sorted(attrs, key=lambda a: a.encode("utf-8"))
+        for length in range(1, max_length + 1):
+            for combo in itertools.combinations(ordered, length):
+                counts[";".join(combo)] += 1
+    return counts
+
+
+@dataclass
+class Fixture:
+    """A built release: paths, the payload and brute-force oracles for what the page must show."""
+
+    root: Path
+    index: Path
+    payload: dict[str, Any]
+    sensitive: list[frozenset[str]]
+    synthetic: list[frozenset[str]]
+    aggregates: dict[str, int]
+    files: dict[str, Path]
+
+    @property
+    def url(self) -> str:
+        return self.index.as_uri()
+
+    def synthetic_count(self, selection: Sequence[str], attribute: str) -> int:
+        """Rows matching every selected attribute in OTHER columns, and `attribute`."""
+        col = column_of(attribute)
+        need = {a for a in selection if column_of(a) != col} | {attribute}
+        return sum(1 for rec in self.synthetic if need <= rec)
+
+    def matching(self, selection: Sequence[str]) -> int:
+        return sum(1 for rec in self.synthetic if set(selection) <= rec)
+
+    def official(self, selection: Sequence[str], attribute: str | None) -> tuple[str, int | None]:
+        """(state, count) of the bar `attribute` under `selection` (or of the selection itself)."""
+        if attribute is None:
+            key_attrs = set(selection)
+        else:
+            col = column_of(attribute)
+            key_attrs = {a for a in selection if column_of(a) != col} | {attribute}
+        if not key_attrs:
+            return "value", self.payload["aggregates"]["record_count"]
+        if len(key_attrs) > L:
+            return "na", None
+        count = self.aggregates.get(canonical(key_attrs))
+        return ("lt_k", None) if count is None else ("value", count)
+
+    def all_attributes(self) -> list[str]:
+        return [v["attribute"] for c in self.payload["columns"] for v in c["values"]]
+
+
+def _codebook(sensitive: list[frozenset[str]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    present = sorted({a for rec in sensitive for a in rec}, key=lambda a: a.encode("utf-8"))
+    rank = {a: i for i, a in enumerate(present)}
+    columns: list[dict[str, Any]] = []
+    for source in COLUMNS:
+        if source in MULTI:
+            ids = sorted({column_of(a) for a in present if column_of(a).startswith(source + "_")})
+            for col_id in ids:
+                piece = col_id[len(source) + 1 :]
+                columns.append(
+                    {
+                        "id": col_id,
+                        "source_column": source,
+                        "kind": "multi",
+                        "labels": INDICATOR_LABELS.get(piece, {}),
+                        "description": f"{piece} (yes/no)",
+                        "values": [
+                            {
+                                "code": 1,
+                                "value": "1",
+                                "attribute": f"{col_id}:1",
+                                "rank": rank[f"{col_id}:1"],
+                                "labels": {},
+                            }
+                        ],
+                    }
+                )
+        else:
+            values = sorted(a.split(":", 1)[1] for a in present if column_of(a) == source)
+            columns.append(
+                {
+                    "id": source,
+                    "source_column": source,
+                    "kind": "single",
+                    "labels": LABELS.get(source, {}),
+                    "description": f'Codebook description of {source} with <b>markup</b> & "quotes"',
+                    "values": [
+                        {
+                            "code": i + 1,
+                            "value": v,
+                            "attribute": f"{source}:{v}",
+                            "rank": rank[f"{source}:{v}"],
+                            "labels": VALUE_LABELS.get((source, v), {}),
+                        }
+                        for i, v in enumerate(values)
+                    ],
+                }
+            )
+    return columns, rank
+
+
+def _encode_synthetic(columns: list[dict[str, Any]], synthetic: list[frozenset[str]]) -> dict[str, str]:
+    out = {}
+    for col in columns:
+        code_of = {v["attribute"]: v["code"] for v in col["values"]}
+        codes = np.zeros(len(synthetic), dtype="<u2")
+        for i, rec in enumerate(synthetic):
+            for attr in rec:
+                if attr in code_of:
+                    codes[i] = code_of[attr]
+        out[col["id"]] = base64.b64encode(codes.tobytes()).decode("ascii")
+    return out
+
+
+def _stats(aggregates: dict[str, int], synthetic: list[frozenset[str]]) -> dict[str, Any]:
+    """Public-only fidelity statistics: synthetic combination counts vs the reportable aggregates."""
+    syn = count_combinations(synthetic, L)
+    by_length = []
+    abs_all: list[float] = []
+    prop_all: list[float] = []
+    for length in range(1, L + 1):
+        off = {k: v for k, v in aggregates.items() if k.count(";") + 1 == length}
+        syn_l = {k: v for k, v in syn.items() if k.count(";") + 1 == length}
+        common = off.keys() & syn_l.keys()
+        errors = [syn_l[c] - off[c] for c in common]
+        by_length.append(
+            {
+                "length": length,
+                "official_combinations": len(off),
+                "synthetic_combinations": len(syn_l),
+                "common": len(common),
+                "coverage_pct": 100 * len(common) / len(off) if off else None,
+                "not_in_official_pct": 100 * len(syn_l.keys() - off.keys()) / len(syn_l) if syn_l else None,
+                "mean_abs_error": float(np.mean(np.abs(errors))) if errors else None,
+                "mean_signed_error": float(np.mean(errors)) if errors else None,
+            }
+        )
+    by_bucket = []
+    low = K
+    top = max(aggregates.values())
+    while low <= top:
+        high = 2 * low - 1
+        keys = [k for k, v in aggregates.items() if low <= v <= high]
+        abs_err = [abs(syn.get(k, 0) - aggregates[k]) for k in keys]
+        prop = [abs(syn.get(k, 0) - aggregates[k]) / aggregates[k] for k in keys]
+        abs_all += abs_err
+        prop_all += prop
+        by_bucket.append(
+            {
+                "low": low,
+                "high": high,
+                "combinations": len(keys),
+                "mean_abs_error": float(np.mean(abs_err)) if keys else None,
+                "mean_proportional_error": float(np.mean(prop)) if keys else None,
+            }
+        )
+        low *= 2
+    official_total = len(aggregates)
+    syn_total = len(syn)
+    return {
+        "by_length": by_length,
+        "by_bucket": by_bucket,
+        "overall": {
+            "mean_abs_error": float(np.mean(abs_all)),
+            "mean_proportional_error": float(np.mean(prop_all)),
+            "coverage_pct": 100 * len(aggregates.keys() & syn.keys()) / official_total,
+            "not_in_official_pct": 100 * len(syn.keys() - aggregates.keys()) / syn_total,
+        },
+    }
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(
+            ",".join(
+                '"' + str(c).replace('"', '""') + '"' if any(ch in str(c) for ch in ',"\n') else str(c)
+                for c in row
+            )
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _pseudo_noise(key: str) -> int:
+    """Deterministic stand-in for DP noise (-2..2), so the DP fixture's numbers stay known."""
+    return sum(key.encode("utf-8")) % 5 - 2
+
+
+def build_fixture(
+    root: Path,
+    *,
+    with_stats: bool = True,
+    title: str = "CTDC test release",
+    privacy_mode: str = "k_anonymity",
+    extra_countries: int = 0,
+) -> Fixture:
+    """Write a release (two downloadable files and explorer/index.html) under `root`.
+
+    ``privacy_mode="dp"`` publishes noisy, unrounded counts (deterministic pseudo-noise) instead of
+    k-rounded ones, as a DP release would. ``extra_countries`` adds that many more countries (5 records
+    each, in both datasets) to make a very long chart.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    extra = tuple(
+        ("Female", "18-29", f"Extra {i:03d}", "Domestic", "2020", 5) for i in range(extra_countries)
+    )
+    sensitive = expand(SENSITIVE + extra)
+    synthetic = expand(SYNTHETIC + extra)
+    combos = count_combinations(sensitive, L)
+    if privacy_mode == "dp":
+        noisy = {key: count + _pseudo_noise(key) for key, count in combos.items()}
+        aggregates = {key: count for key, count in noisy.items() if count >= K}
+    else:
+        aggregates = {key: (count // K) * K for key, count in combos.items() if count >= K}
+    columns, _ = _codebook(sensitive)
+
+    files = {
+        "synthetic_microdata.csv": root / "synthetic_microdata.csv",
+        "reportable_aggregates.csv": root / "reportable_aggregates.csv",
+    }
+    _write_csv(
+        files["synthetic_microdata.csv"], COLUMNS, [r[:5] for r in SYNTHETIC + extra for _ in range(r[5])]
+    )
+    _write_csv(
+        files["reportable_aggregates.csv"],
+        ("selections", "length", "protected_count"),
+        sorted(((k, k.count(";") + 1, v) for k, v in aggregates.items()), key=lambda r: (r[1], -r[2], r[0])),
+    )
+    downloads = [
+        {
+            "name": name,
+            "href": f"../{name}",
+            "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "description": "Synthetic records, one row per record"
+            if name.startswith("synthetic")
+            else "Official counts of every combination up to L",
+        }
+        for name, path in files.items()
+    ]
+    empty_stats = {
+        "by_length": [],
+        "by_bucket": [],
+        "overall": {
+            "mean_abs_error": None,
+            "mean_proportional_error": None,
+            "coverage_pct": None,
+            "not_in_official_pct": None,
+        },
+    }
+    payload: dict[str, Any] = {
+        "meta": {
+            "title": title,
+            "description": "A small test release with known counts.",
+            "dataset_version": "v2025-03",
+            "run_id": "run-test-1",
+            "created": "2025-03-01T12:00:00Z",
+            "pipeline_version": "0.1.0",
+            "privacy_mode": privacy_mode,
+            "k": K,
+            "L": L,
+            "dp": {"epsilon": 4.0, "delta": 1e-6} if privacy_mode == "dp" else None,
+            "synthesis_mode": "row_seeded",
+            "synthetic_records": len(synthetic),
+            "reportable_record_count": (len(sensitive) // K) * K,
+            "licence": "CC BY 4.0",
+            "citation": "Test Collaborative (2025). CTDC test release v2025-03.",
+            "languages": ["en", "fr", "es", "de", "ar"],
+            "default_language": "en",
+            "small_count_threshold": None,
+            "record_noun": {"en": "identified victims", "fr": "victimes identifiées", "ar": "ضحايا محددين"},
+        },
+        "columns": columns,
+        "default_columns": ["Gender", "AgeGroup", "Country", "Exploitation", "Year"],
+        "pages": [
+            {"name": "Demographics", "columns": ["Gender", "AgeGroup"], "labels": {"fr": "Démographie"}},
+            {"name": "Exploitation and time", "columns": ["Exploitation", "Year"]},
+        ],
+        "groups": [
+            {
+                "name": "Key facts",
+                "attributes": ["Gender:Female", "AgeGroup:0-17", "Exploitation_Sexual:1"],
+                "labels": {"en": "Key facts", "fr": "Faits clés"},
+            }
+        ],
+        "synthetic": {"n": len(synthetic), "columns": _encode_synthetic(columns, synthetic)},
+        "aggregates": {
+            "record_count": (len(sensitive) // K) * K,
+            "entries": [[key, count] for key, count in aggregates.items()],
+        },
+        "stats": _stats(aggregates, synthetic) if with_stats else empty_stats,
+        "downloads": downloads,
+    }
+    # Round-trip through JSON, as the publish stage would hand it over.
+    payload = json.loads(json.dumps(payload))
+    index = build_explorer(payload, root / "explorer")
+    return Fixture(
+        root=root,
+        index=index,
+        payload=payload,
+        sensitive=sensitive,
+        synthetic=synthetic,
+        aggregates=aggregates,
+        files=files,
+    )
