@@ -53,27 +53,23 @@ class RunFacts:
         return (self.sensitive_records // self.resolution) * self.resolution
 
     def public(self) -> dict[str, Any]:
-        """Public parameters (the record count rounded down like every published count)."""
+        """Public parameters (the sensitive record count rounded down like every published count).
+
+        Also the ``parameters`` section of ``metadata.json``, whose ``reportable_record_count`` the
+        publish stage reads.
+        """
         return {
             "k": self.resolution,
             "L": self.max_length,
             "synthesis_mode": self.synthesis_mode,
             "privacy_mode": self.privacy_mode,
-            "records": {
-                "official_record_count": self.protected_records,
-                "synthetic_records": self.synthetic_records,
-            },
+            "reportable_record_count": self.protected_records,
+            "synthetic_records": self.synthetic_records,
         }
 
     def private(self) -> dict[str, Any]:
         """Parameters with the exact sensitive record count."""
-        params = self.public()
-        params["records"] = {
-            "sensitive": self.sensitive_records,
-            "sensitive_protected": self.protected_records,
-            "synthetic": self.synthetic_records,
-        }
-        return params
+        return {**self.public(), "sensitive_records": self.sensitive_records}
 
 
 def public_evaluation(
@@ -200,8 +196,9 @@ def metric_rows(public: Mapping[str, Any], private: Mapping[str, Any]) -> list[M
     for r in stats["by_bucket"]:
         rows += _numbers(PUBLIC, "bucket_", r, bucket=r["low"])
     rows += _numbers(PUBLIC, "overall_", stats["overall"])
-    rows += _numbers(PUBLIC, "", public["parameters"]["records"])
+    rows += _numbers(PUBLIC, "", public["parameters"])
 
+    rows.append((PRIVATE, "sensitive_records", None, None, float(private["parameters"]["sensitive_records"])))
     rows += _numbers(PRIVATE, "verification_", private["verification"])
     rows += _numbers(PRIVATE, "records_", private["records_analysis"]["summary"])
     for r in private["records_analysis"]["by_length"]:

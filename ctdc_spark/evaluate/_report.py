@@ -309,8 +309,8 @@ def render_report(evaluation: Mapping[str, Any]) -> str:
                     params["k"],
                     params["L"],
                     params["synthesis_mode"],
-                    params["records"]["sensitive"],
-                    params["records"]["synthetic"],
+                    params["sensitive_records"],
+                    params["synthetic_records"],
                 ]
             ],
         ),
