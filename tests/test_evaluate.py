@@ -98,13 +98,21 @@ def write_synthetic(spark: SparkSession, root: Path, run_id: str, rows: Sequence
     return frame
 
 
-def mark_synthesized(spark: SparkSession, root: Path, run_id: str) -> None:
-    """Record the synthesize stage as done, so the pipeline keeps the records written above."""
+PENDING_EXPORT = "A,B,C,F,G,D\nplaceholder export of the synthesize stage\n"
+
+
+def mark_synthesized(spark: SparkSession, root: Path, run_id: str, *, exports: bool) -> None:
+    """Record the synthesize stage as done, so the pipeline keeps the records written above.
+
+    With ``exports``, also leave a stand-in for its CSV export where it waits for verification.
+    """
     previous = delta_io.read_run_table(spark, RUNS, root=str(root), run_id=run_id).first()
     assert previous is not None
     row = previous.asDict()
     row.update(stage="synthesize", status="SUCCEEDED", ended_at=row["started_at"], error_class=None)
     delta_io.append_rows(spark, RUNS, [row], root=str(root))
+    if exports:
+        write_text(root / "private" / run_id / "pending" / "synthetic_microdata.csv", PENDING_EXPORT)
 
 
 def copy_run(
@@ -238,7 +246,7 @@ def example(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> It
     cfg = job_config(csv, out, "privacy.resolution=2", "privacy.reporting_length=3")
     run_stages(spark, cfg, ["aggregate"])
     write_synthetic(spark, out, "test", sds_output_order(SPEC_8_1_SYNTHETIC, SDS_HEADERS))
-    mark_synthesized(spark, out, "test")
+    mark_synthesized(spark, out, "test", exports=True)
     run_stages(spark, cfg, ["evaluate"])
     yield out
 
@@ -382,7 +390,8 @@ def test_public_evaluation_compares_synthetic_with_official_counts(example: Path
         "L": 3,
         "synthesis_mode": "row_seeded",
         "privacy_mode": "k-anonymity",
-        "records": {"official_record_count": 10, "synthetic_records": 15},
+        "reportable_record_count": 10,
+        "synthetic_records": 15,
     }
     assert [s["id"] for s in public["statements"]] == [
         "official_privacy",
@@ -390,6 +399,9 @@ def test_public_evaluation_compares_synthetic_with_official_counts(example: Path
         "synthetic_accuracy",
         "synthetic_coverage",
     ]
+    # The verified synthetic export moved from private/pending into the bundle.
+    assert (example / "release/test/synthetic_microdata.csv").read_text() == PENDING_EXPORT
+    assert not (example / "private/test/pending/synthetic_microdata.csv").exists()
     # The pipeline published the staging folder as the release bundle.
     assert (example / "release/test/evaluation.json").read_bytes() == (
         example / "staging/test/evaluation.json"
@@ -474,7 +486,7 @@ def test_public_file_holds_no_sensitive_referenced_metric(example: Path) -> None
         assert not any(n.startswith(value) for n in numbers), value
     assert "sensitive" not in text
     # The exact number of sensitive records (11) is private; only floor(11 / k) k = 10 is public.
-    assert 11 not in json.loads(text)["parameters"]["records"].values()
+    assert 11 not in json.loads(text)["parameters"].values()
 
 
 @pytest.fixture(scope="module")
@@ -496,7 +508,7 @@ def variants(spark: SparkSession, example: Path) -> Path:
         "seeded": job_config("unused.csv", example, *settings, "synthesis.mode=aggregate_seeded"),
     }
     for run_id, cfg in configs.items():
-        run_evaluate(spark, RunContext(cfg=cfg, run_id=run_id, seed=0, input_fingerprint="test"))
+        run_evaluate(spark, RunContext(cfg=cfg, run_id=run_id, input_fingerprint="test"))
     return example
 
 
@@ -600,7 +612,7 @@ def test_planted_violation_fails_the_run_without_publishing(
     # attribute set: a synthetic copy of it describes one person.
     planted = [["A:a1", "B:b1", "C:c1", "D:d1"], ["A:a2", "B:b2", "C:c3", "D:d2"], ["B:b2"]]
     write_synthetic(spark, out, "planted", planted)
-    mark_synthesized(spark, out, "planted")
+    mark_synthesized(spark, out, "planted", exports=True)
     release = out / "release" / "planted"
     before = _snapshot(release)
     capsys.readouterr()
@@ -616,6 +628,9 @@ def test_planted_violation_fails_the_run_without_publishing(
     assert not (release / "evaluation.json").exists() and not (release / "metadata.json").exists()
     assert not (out / "staging/planted/evaluation.json").exists()
     assert not (out / "staging/planted/metadata.json").exists()
+    # The synthetic export stays private, waiting for a synthesis that passes.
+    assert not (out / "staging/planted/synthetic_microdata.csv").exists()
+    assert (out / "private/planted/pending/synthetic_microdata.csv").read_text() == PENDING_EXPORT
 
 
 @pytest.mark.spark

@@ -16,8 +16,9 @@ Order of work (SPEC.md section 5, ARCHITECTURE.md 3.3 and 7):
 Outputs:
 
 * public, ``staging/<run_id>/`` (published as ``release/<run_id>/``): ``evaluation.json`` (synthetic
-  vs reportable only, with the explorer's ``stats``) and the ``guarantee``/``parameters`` sections of
-  ``metadata.json``;
+  vs reportable only, with the explorer's ``stats``), the ``guarantee``/``parameters`` sections of
+  ``metadata.json``, and the synthetic CSV exports, moved there from ``private/<run_id>/pending/``
+  only once verified;
 * private, ``private/<run_id>/``: ``evaluation_private.json``, the SDS TSVs of SPEC.md 5.3 and
   ``evaluation_report.html``;
 * Delta ``evaluation_metrics`` (one row per metric, tagged public or private).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,8 @@ PRIVATE_JSON = "evaluation_private.json"
 REPORT_HTML = "evaluation_report.html"
 RARE_COMBOS_TSV = "synthetic_rare_combos_by_length.tsv"
 RECORDS_ANALYSIS_TSV = "sensitive_analysis_by_length.tsv"
+SYNTHETIC_EXPORTS = ("synthetic_microdata.csv", "synthetic_microdata_long.csv")
+"""The synthesize stage's exports: held in ``private/<run_id>/pending/`` until verified here."""
 
 
 def _read_synthetic(spark: SparkSession, ctx: RunContext) -> DataFrame:
@@ -93,10 +97,37 @@ def _read_synthetic(spark: SparkSession, ctx: RunContext) -> DataFrame:
     )
 
 
-def _withdraw_public_outputs(staging: Path) -> None:
-    """Remove an earlier attempt's public evaluation, so a failed check never leaves one behind."""
+def _withdraw_public_outputs(ctx: RunContext) -> None:
+    """Take back an earlier attempt's public outputs before verifying again.
+
+    The evaluation and the guarantee are removed; synthetic exports return to ``pending/`` (unless
+    a newer export already waits there), so staging only ever holds synthetic data that passed
+    this stage's check, and a failed check leaves nothing publishable behind.
+    """
+    staging, pending = ctx.staging_dir, ctx.pending_dir
     (staging / EVALUATION_JSON).unlink(missing_ok=True)
     update_metadata(staging, "guarantee", None)
+    for name in SYNTHETIC_EXPORTS:
+        released = staging / name
+        if not released.exists():
+            continue
+        if (pending / name).exists():
+            released.unlink()
+        else:
+            pending.mkdir(parents=True, exist_ok=True)
+            os.replace(released, pending / name)
+
+
+def _release_synthetic_exports(ctx: RunContext) -> list[str]:
+    """Move the verified synthetic exports from ``pending/`` into staging (renames on one disk)."""
+    moved = []
+    for name in SYNTHETIC_EXPORTS:
+        waiting = ctx.pending_dir / name
+        if waiting.exists():
+            ctx.staging_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(waiting, ctx.staging_dir / name)
+            moved.append(str(ctx.staging_dir / name))
+    return moved
 
 
 def _records_analysis_rows(
@@ -259,7 +290,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     n_synthetic = synthetic.count()
     partitions = enumeration_partitions(n_synthetic, spark.sparkContext.defaultParallelism)
     reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
-    _withdraw_public_outputs(ctx.staging_dir)
+    _withdraw_public_outputs(ctx)
     verification = _verify_guarantee(ctx, prepared, synthetic, reportable, partitions)
 
     result = StageResult()
@@ -341,6 +372,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         table, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, stage="evaluate"
     )
     # Public files last: they exist only once everything else succeeded.
+    result.outputs += _release_synthetic_exports(ctx)
     result.outputs.append(str(write_json(ctx.staging_dir / EVALUATION_JSON, public)))
     update_metadata(ctx.staging_dir, "parameters", facts.public())
     result.outputs.append(str(update_metadata(ctx.staging_dir, "guarantee", verification.public_section())))
