@@ -54,6 +54,7 @@ StageFunction = Callable[[SparkSession, RunContext], StageResult]
 def _stage_functions() -> dict[str, StageFunction]:
     # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
     from ctdc_spark.aggregate import run_aggregate
+    from ctdc_spark.evaluate import run_evaluate
     from ctdc_spark.prepare import run_prepare
     from ctdc_spark.publish import run_publish
     from ctdc_spark.synthesize import run_synthesize
@@ -62,6 +63,7 @@ def _stage_functions() -> dict[str, StageFunction]:
         "prepare": run_prepare,
         "aggregate": run_aggregate,
         "synthesize": run_synthesize,
+        "evaluate": run_evaluate,
         "publish": run_publish,
     }
     return registry

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 SHA256SUMS = "SHA256SUMS"
 LATEST = "latest"
+METADATA = "metadata.json"
 
 
 @contextlib.contextmanager
@@ -53,17 +54,32 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
-def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any]) -> Path:
-    """Merge one section into ``<staging_dir>/metadata.json`` atomically (other sections kept).
+def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any] | None) -> Path:
+    """Set (or, with ``data=None``, remove) one top-level section of the bundle's ``metadata.json``.
 
-    Stages contribute their own sections (the evaluation's guarantee, the publish stage's
-    parameters and files), so the release's metadata file is assembled without any stage
-    overwriting another's part.
+    Several stages contribute sections (evaluate writes ``guarantee`` and ``parameters``, publish
+    writes ``release``), so each replaces only its section and keeps the others. The file is rewritten
+    atomically; concurrent writers of one run are excluded by the run lock. A file left without
+    sections is removed, so no empty metadata is ever published.
+
+    Args:
+        staging_dir: ``staging/<run_id>``.
+        section: Top-level key, e.g. ``guarantee``.
+        data: The section's content, or None to remove it.
+
+    Returns:
+        The path of ``metadata.json`` (which may no longer exist after a removal).
     """
-    path = staging_dir / "metadata.json"
+    path = staging_dir / METADATA
     current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    current[section] = dict(data)
-    return write_json(path, current)
+    if data is None:
+        current.pop(section, None)
+    else:
+        current[section] = dict(data)
+    if current:
+        return write_json(path, current)
+    path.unlink(missing_ok=True)
+    return path
 
 
 def sha256_file(path: Path) -> str:

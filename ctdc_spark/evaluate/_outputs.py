@@ -1,0 +1,221 @@
+"""The evaluation documents (public and private) and their rows in the ``evaluation_metrics`` table.
+
+Pure Python over already-computed metrics. The public document is built from the public
+``stats`` (synthetic vs reportable), the public parameters and the verified guarantee kind only;
+it has no field for a sensitive-referenced number, so none can slip in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ctdc_spark.aggregate._risk import RecordsAnalysis
+from ctdc_spark.evaluate._metrics import PrivateMetrics, record_expansion_pct
+from ctdc_spark.evaluate._report import private_statements, public_statements
+from ctdc_spark.evaluate._verify import Verification
+
+PUBLIC = "public"
+PRIVATE = "private"
+
+PUBLIC_DEFINITIONS = {
+    "reference": "Every number compares the synthetic records with the official (reportable) counts; "
+    "none is computed from the confidential records.",
+    "coverage_pct": "Percentage of the official combinations of this length that also occur in the "
+    "synthetic records.",
+    "not_in_official_pct": "Percentage of the synthetic combinations of this length that are not "
+    "official combinations (they describe fewer than k people, or none).",
+    "mean_abs_error": "Mean of |synthetic count - official count| over the combinations in both.",
+    "mean_signed_error": "Mean of (synthetic count - official count) over the combinations in both; "
+    "positive means the synthetic counts are higher.",
+    "by_bucket": "Official combinations grouped by official count in doubling ranges starting at k; a "
+    "combination missing from the synthetic records counts as 0.",
+    "mean_proportional_error": "Mean of |synthetic count - official count| / official count, as a "
+    "fraction (0.12 = 12 %), over official combinations.",
+}
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Parameters of the evaluated run."""
+
+    resolution: int
+    max_length: int
+    synthesis_mode: str
+    privacy_mode: str
+    sensitive_records: int
+    synthetic_records: int
+
+    @property
+    def protected_records(self) -> int:
+        """The published (rounded down) number of sensitive records."""
+        return (self.sensitive_records // self.resolution) * self.resolution
+
+    def public(self) -> dict[str, Any]:
+        """Public parameters (the sensitive record count rounded down like every published count).
+
+        Also the ``parameters`` section of ``metadata.json``, whose ``reportable_record_count`` the
+        publish stage reads.
+        """
+        return {
+            "k": self.resolution,
+            "L": self.max_length,
+            "synthesis_mode": self.synthesis_mode,
+            "privacy_mode": self.privacy_mode,
+            "reportable_record_count": self.protected_records,
+            "synthetic_records": self.synthetic_records,
+        }
+
+    def private(self) -> dict[str, Any]:
+        """Parameters with the exact sensitive record count."""
+        return {**self.public(), "sensitive_records": self.sensitive_records}
+
+
+def public_evaluation(
+    facts: RunFacts, verification: Verification, stats: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The content of the public ``evaluation.json``."""
+    statements = public_statements(
+        k=facts.resolution,
+        max_length=facts.max_length,
+        guarantee=verification.kind,
+        stats=stats,
+        synthetic_records=facts.synthetic_records,
+    )
+    return {
+        "audience": PUBLIC,
+        "parameters": facts.public(),
+        "stats": dict(stats),
+        "statements": [s.as_dict() for s in statements],
+        "definitions": PUBLIC_DEFINITIONS,
+    }
+
+
+def private_evaluation(
+    *,
+    run_id: str,
+    facts: RunFacts,
+    verification: Verification,
+    analysis: RecordsAnalysis,
+    metrics: PrivateMetrics,
+    rare_record_rows: int,
+    public_stats: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of ``evaluation_private.json`` (and the input of the HTML report).
+
+    Args:
+        run_id: The run.
+        facts: Run parameters.
+        verification: The (passed) guarantee check, with its exact minimum support.
+        analysis: SPEC.md 5.2 records analysis.
+        metrics: The sensitive-referenced metrics.
+        rare_record_rows: Rows of ``synthetic_rare_combos_by_length.tsv``.
+        public_stats: The public ``stats`` (repeated so the report can show them).
+    """
+    leakage, preservation = metrics.leakage, metrics.preservation
+    expansion_pct = record_expansion_pct(facts.synthetic_records, facts.sensitive_records)
+    evaluation: dict[str, Any] = {
+        "audience": PRIVATE,
+        "warning": "Computed from the confidential records and their exact counts: never publish.",
+        "run_id": run_id,
+        "parameters": facts.private(),
+        "verification": {**verification.private_section(), "statement": verification.statement()},
+        "records_analysis": {
+            "summary": analysis.summary(),
+            "by_length": [
+                {
+                    "length": b.length,
+                    "unique": b.unique,
+                    "rare": b.rare,
+                    "risky": b.risky,
+                    "unique_pct": b.pct(b.unique),
+                    "rare_pct": b.pct(b.rare),
+                    "risky_pct": b.pct(b.risky),
+                }
+                for b in analysis.by_length
+            ],
+        },
+        "sensitive_combinations": [
+            {"length": s.length, "combinations": s.combinations, "rare": s.rare} for s in metrics.sensitive
+        ],
+        "leakage": {
+            "total": sum(r.leaks for r in leakage),
+            "by_length": [
+                {
+                    "length": r.length,
+                    "synthetic_combinations": r.syn_combinations,
+                    "leaks": r.leaks,
+                    "leak_proportion": r.proportion,
+                }
+                for r in leakage
+            ],
+        },
+        "preservation": preservation.as_dict(),
+        "synthetic_vs_sensitive": {
+            **metrics.synthetic_vs_sensitive.as_dict(),
+            "record_expansion_pct": expansion_pct,
+            "mean_proportional_error": preservation.mean_proportional_error,
+        },
+        "reportable_vs_sensitive": metrics.reportable_vs_sensitive.as_dict(),
+        "rare_synthetic_combinations": {
+            "combinations": metrics.rare_synthetic_combinations,
+            "record_rows": rare_record_rows,
+        },
+        "public_stats": dict(public_stats),
+    }
+    evaluation["statements"] = [s.as_dict() for s in private_statements(evaluation)]
+    return evaluation
+
+
+MetricRow = tuple[str, str, int | None, int | None, float | None]
+"""``(audience, metric, length, bucket, value)``."""
+
+
+def _numbers(
+    audience: str,
+    prefix: str,
+    row: Mapping[str, Any],
+    *,
+    length: int | None = None,
+    bucket: int | None = None,
+) -> Iterator[MetricRow]:
+    for key, value in row.items():
+        if key in ("length", "bucket", "low") or isinstance(value, bool | str | dict | list):
+            continue
+        if value is None or isinstance(value, int | float):
+            yield audience, f"{prefix}{key}", length, bucket, None if value is None else float(value)
+
+
+def metric_rows(public: Mapping[str, Any], private: Mapping[str, Any]) -> list[MetricRow]:
+    """Flatten both documents into ``evaluation_metrics`` rows (no value-bearing strings)."""
+    rows: list[MetricRow] = []
+    stats = public["stats"]
+    for r in stats["by_length"]:
+        rows += _numbers(PUBLIC, "", r, length=r["length"])
+    for r in stats["by_bucket"]:
+        rows += _numbers(PUBLIC, "bucket_", r, bucket=r["low"])
+    rows += _numbers(PUBLIC, "overall_", stats["overall"])
+    rows += _numbers(PUBLIC, "", public["parameters"])
+
+    rows.append((PRIVATE, "sensitive_records", None, None, float(private["parameters"]["sensitive_records"])))
+    rows += _numbers(PRIVATE, "verification_", private["verification"])
+    rows += _numbers(PRIVATE, "records_", private["records_analysis"]["summary"])
+    for r in private["records_analysis"]["by_length"]:
+        rows += _numbers(PRIVATE, "records_", r, length=r["length"])
+    for r in private["sensitive_combinations"]:
+        rows += _numbers(PRIVATE, "sensitive_", r, length=r["length"])
+    for r in private["leakage"]["by_length"]:
+        rows += _numbers(PRIVATE, "leakage_", r, length=r["length"])
+    preservation = private["preservation"]
+    rows += _numbers(PRIVATE, "preservation_", preservation)
+    for r in preservation["by_length"]:
+        rows += _numbers(PRIVATE, "preservation_", r, length=r["length"])
+    for r in preservation["by_bucket"]:
+        rows += _numbers(PRIVATE, "preservation_bucket_", r, bucket=r["bucket"])
+    for name in ("synthetic_vs_sensitive", "reportable_vs_sensitive"):
+        rows += _numbers(PRIVATE, f"{name}_", private[name])
+        for r in private[name]["by_length"]:
+            rows += _numbers(PRIVATE, f"{name}_", r, length=r["length"])
+    rows += _numbers(PRIVATE, "rare_synthetic_", private["rare_synthetic_combinations"])
+    return rows
