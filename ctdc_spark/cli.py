@@ -159,6 +159,11 @@ def _run(args: argparse.Namespace, cfg: JobConfig) -> int:
         print(f"  wrote {os.path.abspath(path)}")
     if summary.release_dir:
         print(f"release bundle: {os.path.abspath(summary.release_dir)}")
+    elif summary.staging_dir:
+        print(
+            f"public files so far (published as a release bundle once the run reaches publish): "
+            f"{os.path.abspath(summary.staging_dir)}"
+        )
     return 0
 
 

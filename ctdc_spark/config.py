@@ -455,7 +455,9 @@ def validate_config(cfg: JobConfig) -> None:
         try:
             dt.date.fromisoformat(exp.release_date)
         except ValueError:
-            raise ConfigError("explorer.release_date: use an ISO date, e.g. 2026-03-01, or null (today).") from None
+            raise ConfigError(
+                "explorer.release_date: use an ISO date, e.g. 2026-03-01, or null (today)."
+            ) from None
     if exp.small_count_threshold is not None:
         _check(exp.small_count_threshold >= 1, "explorer.small_count_threshold: must be >= 1 or null (= k).")
 

@@ -237,6 +237,7 @@ class RunSummary:
     stages_skipped: list[str]
     outputs: list[str]
     release_dir: str | None
+    staging_dir: str | None
 
 
 def _with_prerequisites(stages: Sequence[str]) -> list[str]:
@@ -319,7 +320,7 @@ def run_pipeline(
         if full_run and _succeeded(previous, RUN_STAGE):
             log.info("run %s already succeeded with this input and config; nothing to do", run_id)
             release = ctx.release_root / run_id
-            return RunSummary(run_id, [], list(plan), [], str(release) if release.exists() else None)
+            return RunSummary(run_id, [], list(plan), [], str(release) if release.exists() else None, None)
 
         manifest = _Manifest(spark, ctx, config_hash, uuid.uuid4().hex, _library_versions(spark))
         run_started = dt.datetime.now(dt.timezone.utc)
@@ -333,13 +334,16 @@ def run_pipeline(
             ran.append(stage)
             outputs.extend(result.outputs)
         bundle = ctx.release_root / run_id
-        if ctx.staging_dir.exists() and (ran or not bundle.exists()):
+        # Only a complete bundle (publish done, hence verified) is ever released.
+        published = "publish" in ran or _succeeded(previous, "publish")
+        if published and (ran or not bundle.exists()):
             assemble_bundle(ctx.staging_dir, ctx.release_root, run_id)
-            if full_run:
-                switch_latest(ctx.release_root, run_id)
+            switch_latest(ctx.release_root, run_id)
         if full_run:
             manifest.record(RUN_STAGE, "SUCCEEDED", run_started, result=StageResult())
-        return RunSummary(run_id, ran, skipped, outputs, str(bundle) if bundle.exists() else None)
+        return RunSummary(
+            run_id, ran, skipped, outputs, str(bundle) if bundle.exists() else None, str(ctx.staging_dir)
+        )
 
 
 def _run_stage(

@@ -10,7 +10,9 @@ from ctdc_spark.cli import main
 from tests.conftest import REPO, SHARED_DATA
 
 
-def test_validate_ctdc_global_config(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_ctdc_global_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     assert main(["validate", "--config", "conf/ctdc_global.yaml"]) == 0
     out = capsys.readouterr().out
@@ -42,7 +44,9 @@ def test_validate_relative_path_from_the_checkout(
     assert code == 0, capsys.readouterr().err
 
 
-def test_validate_reports_config_errors_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_config_errors_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("input: {path: x.csv}\nprivacy: {resolution: 0}\n")
     assert main(["validate", "--config", str(cfg)]) == 2

@@ -42,7 +42,11 @@ def _support(record: frozenset[int], sensitive: list[frozenset[int]]) -> int:
 
 
 def _subsets(record: frozenset[int], length: int) -> list[frozenset[int]]:
-    return [frozenset(c) for size in range(1, min(length, len(record)) + 1) for c in itertools.combinations(record, size)]
+    return [
+        frozenset(c)
+        for size in range(1, min(length, len(record)) + 1)
+        for c in itertools.combinations(record, size)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,9 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
     spark: SparkSession, example: Path, tmp_path: Path, mode: str
 ) -> None:
     k, length = 2, 3
-    cfg = job_config(example, tmp_path, f"privacy.resolution={k}", f"synthesis.mode={mode}", "synthesis.seed=11")
+    cfg = job_config(
+        example, tmp_path, f"privacy.resolution={k}", f"synthesis.mode={mode}", "synthesis.seed=11"
+    )
     run_stages(spark, cfg, ["synthesize"])
     sensitive = _sets(spark, tmp_path, RECORDS)
     synthetic = _sets(spark, tmp_path, SYNTHETIC_RECORDS)
@@ -89,7 +95,9 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
 
 
 @pytest.mark.parametrize("mode", ["row_seeded", "unseeded", "value_seeded"])
-def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, tmp_path: Path, mode: str) -> None:
+def test_k_safety_on_ctdc_shaped_data(
+    spark: SparkSession, ctdc_small: Path, tmp_path: Path, mode: str
+) -> None:
     k = 5
     cfg = job_config(
         ctdc_small,
@@ -115,8 +123,12 @@ def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, tmp
         assert synthetic_counts == Counter({a: c // k * k for a, c in counts.items() if c >= k})
 
 
-def test_aggregate_seeded_never_reads_sensitive_tables(spark: SparkSession, example: Path, tmp_path: Path) -> None:
-    cfg = job_config(example, tmp_path, "privacy.resolution=2", "synthesis.mode=aggregate_seeded", "synthesis.seed=3")
+def test_aggregate_seeded_never_reads_sensitive_tables(
+    spark: SparkSession, example: Path, tmp_path: Path
+) -> None:
+    cfg = job_config(
+        example, tmp_path, "privacy.resolution=2", "synthesis.mode=aggregate_seeded", "synthesis.seed=3"
+    )
     run_stages(spark, cfg, ["aggregate"])
     for table in ("records", "attributes", "sensitive_aggregates", "risk_by_length"):
         shutil.rmtree(tmp_path / "tables" / table)
@@ -124,25 +136,41 @@ def test_aggregate_seeded_never_reads_sensitive_tables(spark: SparkSession, exam
     assert delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=str(tmp_path), run_id="test").count() > 0
 
 
-def _phase_outputs(spark: SparkSession, root: Path, partitions: int, seed: int) -> list[tuple[int, tuple[int, ...]]]:
+def _phase_outputs(
+    spark: SparkSession, root: Path, partitions: int, seed: int
+) -> list[tuple[int, tuple[int, ...]]]:
     records = delta_io.read_run_table(spark, RECORDS, root=str(root), run_id="test")
-    attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(root), run_id="test").orderBy("attr_id").collect()
+    attributes = (
+        delta_io.read_run_table(spark, ATTRIBUTES, root=str(root), run_id="test").orderBy("attr_id").collect()
+    )
     attr_column = np.array([r["column_index"] for r in attributes], dtype=np.int32)
     single = np.array([r["count"] for r in attributes], dtype=np.int64)
     index = build_row_index(
-        records, n_records=records.count(), n_attributes=len(attributes), nnz=int(single.sum()),
-        attr_column=attr_column, max_broadcast_mb=64,
+        records,
+        n_records=records.count(),
+        n_attributes=len(attributes),
+        nnz=int(single.sum()),
+        attr_column=attr_column,
+        max_broadcast_mb=64,
     )
     seeded = sample_row_seeded(records, index, k=5, cache_max_size=100, seed=seed, partitions=partitions)
     consolidated = sample_consolidation(
-        spark, index, np.where(single >= 5, single // 5 * 5, 0) // 3, k=5, cache_max_size=100, seed=seed,
-        shard_size=200, partitions=partitions,
+        spark,
+        index,
+        np.where(single >= 5, single // 5 * 5, 0) // 3,
+        k=5,
+        cache_max_size=100,
+        seed=seed,
+        shard_size=200,
+        partitions=partitions,
     )
     rows = seeded.unionByName(consolidated).collect()
     return sorted((r["pre_id"], tuple(r["attrs"])) for r in rows)
 
 
-def test_same_seed_same_output_for_1_and_7_partitions(spark: SparkSession, ctdc_small: Path, tmp_path: Path) -> None:
+def test_same_seed_same_output_for_1_and_7_partitions(
+    spark: SparkSession, ctdc_small: Path, tmp_path: Path
+) -> None:
     cfg = job_config(ctdc_small, tmp_path, "privacy.resolution=5", "input.unknown_values=['', '-99']")
     run_stages(spark, cfg, ["prepare"])
     one = _phase_outputs(spark, tmp_path, 1, seed=42)
@@ -167,7 +195,7 @@ def test_released_layout_and_order(spark: SparkSession, shared_data: Path, tmp_p
         tmp_path,
         "privacy.resolution=2",
         'input.multi_value_columns={B: ";", C: ";", D: "|"}',
-        'input.use_columns=[A, B, C, D]',
+        "input.use_columns=[A, B, C, D]",
         "synthesis.seed=1",
         "synthesis.long_format=true",
     )

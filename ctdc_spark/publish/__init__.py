@@ -45,7 +45,12 @@ DOWNLOAD_DESCRIPTIONS = {
 EMPTY_STATS: Mapping[str, Any] = {
     "by_length": [],
     "by_bucket": [],
-    "overall": {"mean_abs_error": None, "mean_proportional_error": None, "coverage_pct": None, "not_in_official_pct": None},
+    "overall": {
+        "mean_abs_error": None,
+        "mean_proportional_error": None,
+        "coverage_pct": None,
+        "not_in_official_pct": None,
+    },
 }
 
 
@@ -81,8 +86,9 @@ def _public_dictionary(spark: SparkSession, ctx: RunContext) -> tuple[list[dict[
     for col in columns:
         multi = col["multi_value_delimiter"] is not None
         values = by_column.get(col["column"], [])
-        if multi and not values:
-            continue  # an indicator column's name carries its value: only public ones are shown
+        if not values:
+            # Nothing public to show; an indicator column's name would even reveal its value.
+            continue
         out.append(
             {
                 "id": col["column"],
@@ -126,7 +132,9 @@ def _synthetic_codes(synthetic: DataFrame, columns: list[dict[str, Any]]) -> tup
     cells = np.zeros((len(columns), n), dtype="<u2")
     known = values < size
     cells[position[values[known]], rows[known]] = code[values[known]]
-    return n, {col["id"]: base64.b64encode(cells[i].tobytes()).decode("ascii") for i, col in enumerate(columns)}
+    return n, {
+        col["id"]: base64.b64encode(cells[i].tobytes()).decode("ascii") for i, col in enumerate(columns)
+    }
 
 
 def _downloads(staging: Path) -> list[dict[str, Any]]:
@@ -146,7 +154,9 @@ def _downloads(staging: Path) -> list[dict[str, Any]]:
 def _known(names: tuple[str, ...], allowed: set[str], what: str) -> list[str]:
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        log.warning("explorer %s: %d configured name(s) are not public columns or groups; skipped", what, len(unknown))
+        log.warning(
+            "explorer %s: %d configured name(s) are not public columns or groups; skipped", what, len(unknown)
+        )
     return [n for n in names if n in allowed]
 
 
@@ -157,9 +167,11 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
     columns, synthetic = _public_dictionary(spark, ctx)
     n_synthetic, codes = _synthetic_codes(synthetic, columns)
     reportable = _read(spark, ctx, REPORTABLE_AGGREGATES)
-    entries = reportable.orderBy("length", F.col("protected_count").desc(), "selections").select(
-        "selections", "protected_count"
-    ).toArrow()
+    entries = (
+        reportable.orderBy("length", F.col("protected_count").desc(), "selections")
+        .select("selections", "protected_count")
+        .toArrow()
+    )
     n_columns = _read(spark, ctx, COLUMNS).count()
     evaluation_path = ctx.staging_dir / "evaluation.json"
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
@@ -169,12 +181,15 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
     dp = cfg.privacy.dp
     public_attributes = {v["attribute"] for c in columns for v in c["values"]}
     groups = [
-        {"name": name, "attributes": [a for a in attrs if a in public_attributes]}
+        {"name": name, "attributes": kept}
         for name, attrs in exp.groups.items()
+        if (kept := [a for a in attrs if a in public_attributes])
     ]
-    groups = [g for g in groups if g["attributes"]]
-    visual_names = {c["id"] for c in columns} | {c["source_column"] for c in columns} | {g["name"] for g in groups}
-    pages = [{"name": name, "columns": _known(cols, visual_names, "pages")} for name, cols in exp.pages.items()]
+    visual_names: set[str] = {c["id"] for c in columns} | {c["source_column"] for c in columns}
+    visual_names |= {str(g["name"]) for g in groups}
+    pages = [
+        {"name": name, "columns": _known(cols, visual_names, "pages")} for name, cols in exp.pages.items()
+    ]
     meta: dict[str, Any] = {
         "title": exp.title,
         "description": exp.description,
@@ -185,7 +200,9 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
         "privacy_mode": "dp" if dp else "k_anonymity",
         "k": k,
         "L": effective_length(cfg.privacy.reporting_length, n_columns),
-        "dp": None if dp is None else metadata.get("privacy", {}).get("dp", {"epsilon": dp.epsilon, "delta": dp.delta}),
+        "dp": None
+        if dp is None
+        else metadata.get("privacy", {}).get("dp", {"epsilon": dp.epsilon, "delta": dp.delta}),
         "synthesis_mode": cfg.synthesis.mode,
         "synthetic_records": n_synthetic,
         "reportable_record_count": record_count,
@@ -206,7 +223,10 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
         "synthetic": {"n": n_synthetic, "columns": codes},
         "aggregates": {
             "record_count": record_count,
-            "entries": [list(e) for e in zip(entries.column(0).to_pylist(), entries.column(1).to_pylist(), strict=True)],
+            "entries": [
+                list(e)
+                for e in zip(entries.column(0).to_pylist(), entries.column(1).to_pylist(), strict=True)
+            ],
         },
         "stats": evaluation.get("stats") or dict(EMPTY_STATS),
         "downloads": _downloads(ctx.staging_dir),
@@ -240,7 +260,9 @@ def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
             (the explorer embeds it, so nothing may be published before).
     """
     metadata = ctx.staging_dir / "metadata.json"
-    guarantee = json.loads(metadata.read_text(encoding="utf-8")).get("guarantee", {}) if metadata.exists() else {}
+    guarantee = (
+        json.loads(metadata.read_text(encoding="utf-8")).get("guarantee", {}) if metadata.exists() else {}
+    )
     if guarantee.get("verified") is not True:
         raise StageFailedError(
             "the synthetic data has not passed the k-synthetic verification of the evaluate stage; "

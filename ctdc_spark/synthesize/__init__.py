@@ -48,6 +48,7 @@ __all__ = ["run_synthesize"]
 
 log = logging.getLogger(__name__)
 
+
 def _targets(single: np.ndarray, k: int) -> np.ndarray:
     """Reported 1-counts: floor(count / k) * k, 0 below k (SPEC.md 3.2)."""
     return np.where(single >= k, single // k * k, 0).astype(np.int64)
@@ -61,7 +62,9 @@ def _excess(records: DataFrame, targets: np.ndarray) -> DataFrame:
     return spark.createDataFrame(rows, "attr_id int, excess long")
 
 
-def _sensitive_modes(spark: SparkSession, ctx: RunContext, persisted: list[DataFrame]) -> tuple[DataFrame, DataFrame]:
+def _sensitive_modes(
+    spark: SparkSession, ctx: RunContext, persisted: list[DataFrame]
+) -> tuple[DataFrame, DataFrame]:
     """row_seeded, value_seeded and unseeded: sample under the sensitive row index."""
     cfg, syn = ctx.cfg, ctx.cfg.synthesis
     k, seed = cfg.privacy.resolution, ctx.synthesis_seed()
@@ -78,17 +81,29 @@ def _sensitive_modes(spark: SparkSession, ctx: RunContext, persisted: list[DataF
         attr_column=attr_column,
         max_broadcast_mb=syn.max_broadcast_mb,
     )
-    partitions = max(spark.sparkContext.defaultParallelism, math.ceil(prepared.n_records / SEEDS_PER_PARTITION))
+    partitions = max(
+        spark.sparkContext.defaultParallelism, math.ceil(prepared.n_records / SEEDS_PER_PARTITION)
+    )
     targets = _targets(single, k)
     if syn.mode == "unseeded":
         records = sample_unseeded(
-            spark, index, n_records=prepared.n_records, k=k, cache_max_size=syn.cache_max_size, seed=seed,
+            spark,
+            index,
+            n_records=prepared.n_records,
+            k=k,
+            cache_max_size=syn.cache_max_size,
+            seed=seed,
             partitions=partitions,
         ).select("pre_id", "attrs")
     else:
         if syn.mode == "row_seeded":
             seeded = sample_row_seeded(
-                prepared.records, index, k=k, cache_max_size=syn.cache_max_size, seed=seed, partitions=partitions
+                prepared.records,
+                index,
+                k=k,
+                cache_max_size=syn.cache_max_size,
+                seed=seed,
+                partitions=partitions,
             ).persist(StorageLevel.MEMORY_AND_DISK)
             persisted.append(seeded)
             placed = to_numpy_counts(attribute_counts(seeded), len(single))
@@ -103,8 +118,14 @@ def _sensitive_modes(spark: SparkSession, ctx: RunContext, persisted: list[DataF
             lookup = lookup_of(reported.select("combo", F.col("protected_count").alias("count")), layout)
             oversampling = (lookup, prepared.max_length, syn.oversampling_ratio, syn.oversampling_tries)
         consolidated = sample_consolidation(
-            spark, index, available, k=k, cache_max_size=syn.cache_max_size, seed=seed,
-            shard_size=syn.consolidation_shard_size, oversampling=oversampling,
+            spark,
+            index,
+            available,
+            k=k,
+            cache_max_size=syn.cache_max_size,
+            seed=seed,
+            shard_size=syn.consolidation_shard_size,
+            oversampling=oversampling,
         )
         combined = consolidated if seeded is None else seeded.unionByName(consolidated)
         combined = combined.persist(StorageLevel.MEMORY_AND_DISK)
@@ -121,7 +142,9 @@ def _aggregate_seeded(spark: SparkSession, ctx: RunContext) -> tuple[DataFrame, 
     dictionary = dictionary_from_reportable(reported, columns)
     info = dictionary.select("attr_id", "column_index").collect()
     if not info:
-        raise StageFailedError("no combination is reportable (every count is below k); nothing to synthesize.")
+        raise StageFailedError(
+            "no combination is reportable (every count is below k); nothing to synthesize."
+        )
     n_attributes = max(r["attr_id"] for r in info) + 1
     attr_column = np.full(n_attributes, -1, dtype=np.int32)
     for r in info:
@@ -134,10 +157,13 @@ def _aggregate_seeded(spark: SparkSession, ctx: RunContext) -> tuple[DataFrame, 
     length = min(cfg.privacy.reporting_length or max_length, max_length)
     layout = KeyLayout(n_attributes, max(length, 1))
     lookup = lookup_of(
-        reported.where(F.col("length") <= length).select("combo", F.col("protected_count").alias("count")), layout
+        reported.where(F.col("length") <= length).select("combo", F.col("protected_count").alias("count")),
+        layout,
     )
     ones = to_numpy_counts(
-        reported.where(F.col("length") == 1).select(F.col("combo")[0].alias("attr_id"), F.col("protected_count").alias("n")),
+        reported.where(F.col("length") == 1).select(
+            F.col("combo")[0].alias("attr_id"), F.col("protected_count").alias("n")
+        ),
         n_attributes,
     )
     factor = syn.aggregate_counts_scale_factor
@@ -169,7 +195,9 @@ def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
             records, dictionary = _aggregate_seeded(spark, ctx)
         else:
             records, dictionary = _sensitive_modes(spark, ctx, persisted)
-        rendered = released_order(render_cells(records.withColumnRenamed("pre_id", "record_id"), dictionary, layout))
+        rendered = released_order(
+            render_cells(records.withColumnRenamed("pre_id", "record_id"), dictionary, layout)
+        )
         result.delta_versions[SYNTHETIC_RECORDS.name] = delta_io.write_run_table(
             rendered.withColumn("run_id", F.lit(ctx.run_id)),
             SYNTHETIC_RECORDS,
@@ -191,4 +219,3 @@ def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
     if ctx.cfg.synthesis.long_format:
         result.outputs.append(str(write_long_csv(rendered, pending / "synthetic_microdata_long.csv", layout)))
     return result
-

@@ -65,7 +65,12 @@ class RowIndexArrays:
 
 
 def build_row_index(
-    records: DataFrame, *, n_records: int, n_attributes: int, nnz: int, attr_column: npt.NDArray[np.int32],
+    records: DataFrame,
+    *,
+    n_records: int,
+    n_attributes: int,
+    nnz: int,
+    attr_column: npt.NDArray[np.int32],
     max_broadcast_mb: int,
 ) -> RowIndexArrays:
     """Collect the sensitive records into the broadcast row index, failing early when too large.
@@ -104,9 +109,9 @@ def _to_arrow(batch: SyntheticBatch, suppress_key: int) -> pa.RecordBatch:
     )
 
 
-def _task(stage: str, body: Callable[[pa.RecordBatch], SyntheticBatch], suppress_key: int) -> Callable[
-    [Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]
-]:
+def _task(
+    stage: str, body: Callable[[pa.RecordBatch], SyntheticBatch], suppress_key: int
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         maybe_fail_task("synthesize")
         maybe_kill_executor("synthesize")
@@ -132,8 +137,10 @@ def sample_row_seeded(
         offsets, values, record_ids = csr_of(batch)
         return row_seeded_seeds(sampler, offsets, values, record_ids, key)
 
-    return records.select("record_id", "attrs").repartition(partitions).mapInArrow(
-        _task("row_seeded", body, suppress_key), SYNTHETIC_SCHEMA
+    return (
+        records.select("record_id", "attrs")
+        .repartition(partitions)
+        .mapInArrow(_task("row_seeded", body, suppress_key), SYNTHETIC_SCHEMA)
     )
 
 
@@ -222,7 +229,13 @@ def sample_consolidation(
 
 
 def sample_unseeded(
-    spark: SparkSession, index: RowIndexArrays, *, n_records: int, k: int, cache_max_size: int, seed: int,
+    spark: SparkSession,
+    index: RowIndexArrays,
+    *,
+    n_records: int,
+    k: int,
+    cache_max_size: int,
+    seed: int,
     partitions: int,
 ) -> DataFrame:
     """``unseeded``: exactly n records, record i drawn from its own stream (SPEC.md 4.2)."""
@@ -316,7 +329,11 @@ def _concat(parts: list[SyntheticBatch]) -> SyntheticBatch:
 
 def attribute_counts(records: DataFrame) -> DataFrame:
     """``attr_id, n``: how many records hold each attribute."""
-    return records.select(F.explode("attrs").alias("attr_id")).groupBy("attr_id").agg(F.count(F.lit(1)).alias("n"))
+    return (
+        records.select(F.explode("attrs").alias("attr_id"))
+        .groupBy("attr_id")
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
 
 
 def suppress(records: DataFrame, excess: DataFrame) -> DataFrame:

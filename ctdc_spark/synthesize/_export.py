@@ -44,9 +44,11 @@ class SourceLayout:
 def dictionary_from_attributes(attributes: DataFrame, columns: DataFrame) -> DataFrame:
     """Rendering dictionary from the prepared ``attributes`` table (sensitive counts not read)."""
     sources = columns.select("column", "source_index")
-    return attributes.select("attr_id", "column", "source_value", "column_index").join(
-        F.broadcast(sources), "column"
-    ).drop("column")
+    return (
+        attributes.select("attr_id", "column", "source_value", "column_index")
+        .join(F.broadcast(sources), "column")
+        .drop("column")
+    )
 
 
 def dictionary_from_reportable(reportable: DataFrame, columns: DataFrame) -> DataFrame:
@@ -140,7 +142,9 @@ def write_wide_csv(rendered: DataFrame, path: Path, layout: SourceLayout) -> Pat
 def write_long_csv(rendered: DataFrame, path: Path, layout: SourceLayout) -> Path:
     """``synthetic_microdata_long.csv``: ``Id,Attribute,Value``, one line per non-empty cell."""
     names = F.array(*[F.lit(name) for name in layout.names])
-    cells = rendered.select("record_id", F.posexplode("cells").alias("position", "cell")).where(F.col("cell") != "")
+    cells = rendered.select("record_id", F.posexplode("cells").alias("position", "cell")).where(
+        F.col("cell") != ""
+    )
     line = F.concat_ws(
         ",",
         F.col("record_id").cast("string"),
