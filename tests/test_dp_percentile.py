@@ -24,6 +24,7 @@ from ctdc_spark.dp._percentile import (
     PRIOR_EXPONENT,
     allowed_sensitivity,
     dp_percentile,
+    log_base_measure,
     percentile_candidates,
     percentile_scores,
     r8_quantile,
@@ -321,20 +322,25 @@ def test_rank_percentile_stays_near_the_data_despite_a_huge_public_range(
     assert np.quantile(picks, 0.05) >= 0.85 * percentile
 
 
+def test_base_measure_is_flat_then_decays() -> None:
+    grid = percentile_candidates(10_000)
+    log_mu = log_base_measure(grid)
+    assert np.all(log_mu[grid <= DENSE_CANDIDATES] == 0.0)
+    assert np.all(np.diff(log_mu[grid >= DENSE_CANDIDATES]) < 0)
+    assert log_mu[-1] == pytest.approx(-PRIOR_EXPONENT * math.log(10_001 / (DENSE_CANDIDATES + 1)))
+
+
 def test_rank_percentile_is_the_exponential_mechanism() -> None:
-    # Three candidates: the Gumbel-max draw must follow mu(v) exp(eps u(v) / 2) exactly.
-    hist, epsilon, draws = _histogram([0, 1, 1, 2]), 1.5, 30_000
-    candidates = percentile_candidates(2)
-    weights = (1.0 + candidates) ** -PRIOR_EXPONENT * np.exp(
-        epsilon / 2 * rank_utilities(hist, 50, candidates)
-    )
+    # The Gumbel-max draw must follow mu(v) exp(eps u(v) / 2) exactly (candidates 0..10, 11, 13, 14).
+    hist, epsilon, draws = _histogram([9, 10, 11, 12, 12, 14]), 0.8, 40_000
+    candidates = percentile_candidates(14)
+    weights = np.exp(log_base_measure(candidates) + epsilon / 2 * rank_utilities(hist, 50, candidates))
     expected = weights / weights.sum()
     with fixed_noise_for_tests(21):
-        picks = np.bincount(
-            [rank_percentile(hist, 50, epsilon, upper_bound=2) for _ in range(draws)], minlength=3
-        )
-    sd = np.sqrt(expected * (1 - expected) / draws)
-    assert np.all(np.abs(picks / draws - expected) < 5 * sd)
+        picks = [rank_percentile(hist, 50, epsilon, upper_bound=14) for _ in range(draws)]
+    observed = np.array([picks.count(int(c)) for c in candidates]) / draws
+    assert expected[candidates > DENSE_CANDIDATES].sum() > 0.1  # the base measure matters here
+    assert np.all(np.abs(observed - expected) < 5 * np.sqrt(expected * (1 - expected) / draws) + 1e-4)
 
 
 def test_rank_percentile_refuses_values_above_the_bound() -> None:

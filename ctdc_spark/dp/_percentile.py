@@ -17,8 +17,9 @@ Two mechanisms, chosen by ``privacy.dp.percentile_mechanism``:
     * utility ``u(v) = -|(1 - a) #{x < v} - a #{x > v}|`` with ``a = Q/100``: adding or removing
       one record changes one of the two counts by 1, so ``u`` moves by at most
       ``max(a, 1 - a) <= 1``;
-    * selection: ``P(v) ~ mu(v) exp(eps_Q u(v) / 2)`` with the public base measure
-      ``mu(v) = (1 + v)^-PRIOR_EXPONENT``, sampled exactly by the Gumbel-max trick. The exponential
+    * selection: ``P(v) ~ mu(v) exp(eps_Q u(v) / 2)`` with the public base measure of
+      :func:`log_base_measure` (flat up to :data:`DENSE_CANDIDATES`, then decaying like
+      ``(1 + v)^-PRIOR_EXPONENT``), sampled exactly by the Gumbel-max trick. The exponential
       mechanism is ``eps_Q``-DP for a sensitivity-1 utility and any data-independent base measure
       (McSherry & Talwar 2007).
 
@@ -29,7 +30,8 @@ Two mechanisms, chosen by ``privacy.dp.percentile_mechanism``:
     data and noise that drowns every count. The grid shrinks the plateau to a few dozen
     candidates, and the base measure makes its first candidate (just above the maximum) the most
     likely; between neighbouring grid points it weighs like ``6 ln(1.1) / (eps_Q / 2)`` records
-    (about 23 at ``eps_Q = 0.05``), a negligible bias at CTDC sizes. Costs: ``Delta_k`` lies on a
+    (about 23 at ``eps_Q = 0.05``), a negligible bias at CTDC sizes. It is flat over the dense
+    part so that small values (and 0, which empties a level) are not favoured. Costs: ``Delta_k`` lies on a
     10% grid (at most ~5% more noise than the exact percentile), and with few records
     (``n (1 - a) eps_Q / 2`` below ~5) ``Delta_k`` is less accurate than SDS's; never privacy.
 
@@ -66,6 +68,7 @@ __all__ = [
     "PercentileMechanism",
     "allowed_sensitivity",
     "dp_percentile",
+    "log_base_measure",
     "percentile_candidates",
     "percentile_scores",
     "r8_quantile",
@@ -82,7 +85,7 @@ GRID_RATIO = 1.1
 """Above :data:`DENSE_CANDIDATES`, consecutive candidates of the rank mechanism differ by this factor."""
 
 PRIOR_EXPONENT = 6.0
-"""The rank mechanism's public base measure is ``(1 + v)^-PRIOR_EXPONENT``."""
+"""Above :data:`DENSE_CANDIDATES` the rank mechanism's base measure decays like ``(1 + v)^-exponent``."""
 
 
 def _as_sorted_counts(x: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -284,6 +287,24 @@ def percentile_candidates(upper_bound: int) -> npt.NDArray[np.int64]:
     return np.unique(np.concatenate((dense, grid[grid < top], [top])))
 
 
+def log_base_measure(candidates: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Log of the rank mechanism's public base measure (unnormalised).
+
+    Args:
+        candidates: Candidate values >= 0.
+
+    Returns:
+        ``-PRIOR_EXPONENT * max(0, ln((1 + v) / (1 + DENSE_CANDIDATES)))`` per candidate.
+
+    Example:
+        >>> log_base_measure([0, 10, 21]).round(3).tolist()
+        [0.0, 0.0, -4.159]
+    """
+    values = np.asarray(candidates, dtype=np.float64)
+    # + 0.0 turns -0.0 into 0.0 on the flat part.
+    return -PRIOR_EXPONENT * np.maximum(0.0, np.log1p(values) - math.log1p(DENSE_CANDIDATES)) + 0.0
+
+
 def rank_utilities(
     histogram: npt.ArrayLike, q_percent: float, candidates: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
@@ -326,9 +347,10 @@ def rank_percentile(
 ) -> int:
     """Return an ``epsilon``-DP estimate of the ``Q``-th percentile (exponential mechanism).
 
-    Samples ``P(v) ~ (1 + v)^-PRIOR_EXPONENT exp(epsilon u(v) / 2)`` over the public candidates
-    as ``argmax_v epsilon u(v) / 2 - PRIOR_EXPONENT ln(1 + v) + G_v`` with ``G_v`` standard Gumbel
-    (``-ln E`` for ``E ~ Exp(1)`` from the CSPRNG); see the module docstring.
+    Samples ``P(v) ~ mu(v) exp(epsilon u(v) / 2)`` over the public candidates as
+    ``argmax_v epsilon u(v) / 2 + ln mu(v) + G_v`` with ``G_v`` standard Gumbel (``-ln E`` for
+    ``E ~ Exp(1)`` from the CSPRNG) and ``mu`` the base measure of :func:`log_base_measure`; see
+    the module docstring.
 
     Args:
         histogram: ``histogram[v]`` = number of records with value ``v``; no record may exceed
@@ -350,9 +372,7 @@ def rank_percentile(
     if counts[upper_bound + 1 :].any():
         raise CtdcInternalError("a record has more valid tuples than the public upper bound; this is a bug.")
     candidates = percentile_candidates(upper_bound)
-    log_weights = eps / 2.0 * rank_utilities(counts, q_percent, candidates) - PRIOR_EXPONENT * np.log1p(
-        candidates
-    )
+    log_weights = eps / 2.0 * rank_utilities(counts, q_percent, candidates) + log_base_measure(candidates)
     gumbel = -np.log(exponential(1.0, int(candidates.size), source=source))
     return int(candidates[np.argmax(log_weights + gumbel)])
 
