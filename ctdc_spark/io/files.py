@@ -53,6 +53,29 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+METADATA = "metadata.json"
+
+
+def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any]) -> Path:
+    """Set one top-level section of ``<staging_dir>/metadata.json``, keeping the other sections.
+
+    Stages run one after another on the driver, so read-modify-write is safe; the file itself is
+    replaced atomically, so readers never see a half-written document.
+
+    Args:
+        staging_dir: The run's staging folder (``<root>/staging/<run_id>``).
+        section: Top-level key, e.g. ``"privacy"``.
+        data: JSON-serialisable content of the section (replaces an earlier one of the same name).
+
+    Returns:
+        The metadata file.
+    """
+    path = staging_dir / METADATA
+    current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    current[section] = data
+    return write_json(path, current)
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
