@@ -30,6 +30,14 @@ again nor mixes old and new noise.
 twice. The cumulative budget of a dataset is the sum over its runs (basic composition).
 ``dataset_id`` is ``privacy.dp.dataset_id`` or, when unset, ``input.path``.
 
+**Public inputs.** The mechanism treats as public: the configuration, the number of expanded
+columns (it bounds ``|W_u|`` by ``C(columns, k)`` for the ``rank`` percentile) and each attribute's
+column. For plain columns these come from the schema. For multi-value columns the expanded columns
+are the values seen in the data, as in SDS; publish their value sets (e.g. CTDC's codebook) if that
+distinction matters. Level 1's candidates are the attributes seen in the data; the threshold
+``rho_1`` is what makes that safe (the ``delta / 2`` of the proof), so the noisy table, which
+holds every candidate, stays private.
+
 **Test hook.** Under :func:`ctdc_spark.dp._noise.fixed_noise_for_tests`, driver draws come from the
 seeded source and tasks draw :func:`ctdc_spark.dp._noise.keyed_test_gaussian` keyed by (seed,
 level, candidate), and the contribution key derives from the seed, so a run is reproducible for
@@ -698,25 +706,26 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
     cumulative = _record_budget(spark, ctx, params, mechanism)
     key = state.once("contribution_key", lambda: _contribution_key(test_seed))
     # Spread round-robin once and keep: every level reads the records twice (histogram, counts).
+    written = _written_levels(spark, ctx)
     records = prepared.records.select("record_id", "attrs").repartition(prepared.partitions).persist()
-    inputs = _LevelInputs(
-        spark=spark,
-        ctx=ctx,
-        records=records,
-        attributes=prepared.attributes,
-        layout=prepared.layout,
-        n_columns=prepared.n_columns,
-        params=params,
-        spec=spec,
-        mechanism=mechanism,
-        state=state,
-        key=key,
-        test_seed=test_seed,
-        written=_written_levels(spark, ctx),
-    )
     levels: list[DpLevel] = []
-    survivors: DataFrame | None = None
     try:
+        inputs = _LevelInputs(
+            spark=spark,
+            ctx=ctx,
+            records=records,
+            attributes=prepared.attributes,
+            layout=prepared.layout,
+            n_columns=prepared.n_columns,
+            params=params,
+            spec=spec,
+            mechanism=mechanism,
+            state=state,
+            key=key,
+            test_seed=test_seed,
+            written=written,
+        )
+        survivors: DataFrame | None = None
         for k in range(1, length + 1):
             level = _run_level(inputs, k, survivors)
             levels.append(level)
