@@ -109,6 +109,33 @@ REPORTABLE_AGGREGATES = TableSpec(
 )
 """Public aggregates; ``combo`` (attribute ids) is kept so later stages can join without parsing."""
 
+DP_NOISY_CANDIDATES = TableSpec(
+    "dp_noisy_candidates",
+    _schema(
+        ("run_id", T.StringType(), False),
+        ("length", T.IntegerType(), False),
+        ("combo", T.ArrayType(T.IntegerType()), False),
+        ("noisy_count", T.DoubleType(), False),
+        ("above_threshold", T.BooleanType(), False),
+    ),
+    partition_by=("run_id", "length"),
+)
+"""Every DP candidate of every level with its noisy count (SPEC.md 3.4 Step B), written once per
+level before anything reads it. Private: the candidates below the threshold, and length 1's
+candidate set itself, are not covered by the DP guarantee."""
+
+PRIVACY_LEDGER = TableSpec(
+    "privacy_ledger",
+    _schema(
+        ("run_id", T.StringType(), False),
+        ("dataset_id", T.StringType(), False),
+        ("epsilon", T.DoubleType(), False),
+        ("delta", T.DoubleType(), False),
+        ("percentile_mechanism", T.StringType(), False),
+    ),
+)
+"""Privacy budget spent per run and dataset; one row per run id, so a rerun never counts twice."""
+
 SYNTHETIC_RECORDS = TableSpec(
     "synthetic_records",
     _schema(
@@ -174,6 +201,8 @@ ALL_TABLES = (
     REJECTED,
     SENSITIVE_AGGREGATES,
     REPORTABLE_AGGREGATES,
+    DP_NOISY_CANDIDATES,
+    PRIVACY_LEDGER,
     SYNTHETIC_RECORDS,
     RISK_BY_LENGTH,
     RUNS,

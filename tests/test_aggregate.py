@@ -74,7 +74,7 @@ def _prepared(spark: SparkSession, records: list[list[int]], length: int, partit
         [(i, sorted(r)) for i, r in enumerate(records)], "record_id long, attrs array<int>"
     )
     n_attributes = max((a for r in records for a in r), default=0) + 1
-    return PreparedRun(frame, frame, len(records), n_attributes, length, partitions)
+    return PreparedRun(frame, frame, len(records), n_attributes, length, partitions, n_columns=n_attributes)
 
 
 def _as_counter(df: DataFrame) -> dict[tuple[int, ...], int]:

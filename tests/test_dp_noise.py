@@ -20,11 +20,13 @@ from ctdc_spark.dp._noise import (
     NoiseSource,
     SeededTestNoiseSource,
     SystemNoiseSource,
+    active_test_seed,
     current_source,
     exponential,
     fixed_noise_for_tests,
     gaussian,
     in_test_context,
+    keyed_test_gaussian,
     laplace,
     uniform_open,
 )
@@ -277,3 +279,43 @@ def test_fallback_ks_agrees_with_scipy() -> None:
     n = x.size
     d = max(float(np.max(np.arange(1, n + 1) / n - f)), float(np.max(f - np.arange(n) / n)))
     assert d == pytest.approx(float(_scipy_stats.kstest(x, cdf).statistic), rel=1e-9)
+
+
+# --- keyed test noise for Spark tasks (the executor-side test hook) -----------------------------
+
+
+def test_active_test_seed_exists_only_under_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert active_test_seed() is None
+    with fixed_noise_for_tests(123):
+        assert active_test_seed() == 123
+        _leave_test_context(monkeypatch)
+        with pytest.raises(CtdcInternalError, match="only unit tests"):
+            active_test_seed()
+
+
+def test_keyed_noise_is_a_function_of_seed_stream_and_key() -> None:
+    keys = np.arange(2000, dtype=np.int64).reshape(-1, 2)
+    whole = keyed_test_gaussian(5, 2, keys, 3.0)
+    order = np.random.default_rng(0).permutation(len(keys))
+    shuffled = keyed_test_gaussian(5, 2, keys[order], 3.0)
+    assert np.array_equal(shuffled, whole[order])  # independent of batching and row order
+    assert np.array_equal(
+        np.concatenate([keyed_test_gaussian(5, 2, part, 3.0) for part in np.split(keys, 4)]), whole
+    )
+    assert not np.array_equal(keyed_test_gaussian(6, 2, keys, 3.0), whole)
+    assert not np.array_equal(keyed_test_gaussian(5, 3, keys, 3.0), whole)
+    assert keyed_test_gaussian(5, 2, keys[:0], 3.0).shape == (0,)
+
+
+def test_keyed_noise_matches_sigma_and_half_noise_is_detected() -> None:
+    sigma = 7.35
+    x = keyed_test_gaussian(20240502, 1, np.arange(N_SAMPLES, dtype=np.int64), sigma)
+    assert _ks_pvalue(x, _normal_cdf(sigma)) > P_THRESHOLD
+    assert float(np.std(x)) == pytest.approx(sigma, rel=0.01)
+    assert _ks_pvalue(x / 2.0, _normal_cdf(sigma)) < P_REJECT
+
+
+def test_keyed_noise_is_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    _leave_test_context(monkeypatch)
+    with pytest.raises(CtdcInternalError, match="only unit tests"):
+        keyed_test_gaussian(1, 1, np.zeros((3, 1), dtype=np.int64), 1.0)

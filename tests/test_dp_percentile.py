@@ -1,4 +1,6 @@
-"""DP percentile (SPEC.md 3.4.1): SDS's reference score vectors, R-8 quantile, report-noisy-max.
+"""DP percentile (SPEC.md 3.4.1): SDS's reference score vectors, R-8 quantile, report-noisy-max,
+and the sound rank mechanism used by default (its public candidates, sensitivity-1 utility, and an
+empirical privacy-loss check in which SDS's scores fail).
 
 Pure Python, no Spark.
 """
@@ -6,6 +8,7 @@ Pure Python, no Spark.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +18,20 @@ from hypothesis import strategies as st
 
 from ctdc_spark.dp import _percentile
 from ctdc_spark.dp._noise import NoiseSource, fixed_noise_for_tests
-from ctdc_spark.dp._percentile import dp_percentile, percentile_scores, r8_quantile
+from ctdc_spark.dp._percentile import (
+    DENSE_CANDIDATES,
+    GRID_RATIO,
+    PRIOR_EXPONENT,
+    allowed_sensitivity,
+    dp_percentile,
+    log_base_measure,
+    percentile_candidates,
+    percentile_scores,
+    r8_quantile,
+    rank_percentile,
+    rank_utilities,
+)
+from ctdc_spark.errors import CtdcInternalError
 
 # --- reference vectors -------------------------------------------------------------------------
 
@@ -237,3 +253,133 @@ def test_production_noise_is_used_by_default() -> None:
     x = list(range(30))
     picks = {dp_percentile(x, 50, 0.01) for _ in range(20)}
     assert len(picks) > 1  # eps = 0.01: near-uniform choice over 30 candidates
+
+
+# --- rank mechanism (privacy.dp.percentile_mechanism: rank) ------------------------------------
+
+
+@pytest.mark.parametrize("upper", [0, 1, 7, 100, 101, 2016, 41_664, 10**10])
+def test_candidates_are_a_public_grid(upper: int) -> None:
+    grid = percentile_candidates(upper)
+    assert grid[0] == 0 and grid[-1] == upper
+    assert np.all(np.diff(grid) > 0)
+    dense = grid[grid <= DENSE_CANDIDATES]
+    assert dense.tolist() == list(range(min(upper, DENSE_CANDIDATES) + 1))
+    coarse = grid[grid >= DENSE_CANDIDATES]
+    # Consecutive candidates above the dense part differ by at most the grid ratio (+ rounding).
+    assert np.all(coarse[1:] <= np.ceil(coarse[:-1] * GRID_RATIO) + 1)
+    assert grid.size < 250  # even 1e10 stays a small vector
+
+
+def test_candidates_reject_negative_bounds() -> None:
+    with pytest.raises(ValueError, match="upper_bound"):
+        percentile_candidates(-1)
+
+
+def _histogram(x: list[int]) -> npt.NDArray[np.int64]:
+    return np.bincount(np.asarray(x, dtype=np.int64), minlength=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=_counts, q=_percents)
+def test_rank_utility_is_the_definition(x: list[int], q: float) -> None:
+    candidates = np.arange(45)
+    a = q / 100.0
+    expected = [-abs((1 - a) * sum(v < c for v in x) - a * sum(v > c for v in x)) for c in candidates]
+    assert rank_utilities(_histogram(x), q, candidates) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=_counts, added=st.integers(0, 40), q=_percents)
+def test_rank_utility_has_sensitivity_one(x: list[int], added: int, q: float) -> None:
+    candidates = np.arange(45)
+    before = rank_utilities(_histogram(x), q, candidates)
+    after = rank_utilities(_histogram([*x, added]), q, candidates)
+    assert np.max(np.abs(after - before)) <= 1.0 + 1e-12
+
+
+def test_rank_percentile_recovers_the_percentile_with_large_epsilon() -> None:
+    hist = np.ones(10, dtype=np.int64)  # x = 0..9: at v = 5, 0.4 * 5 - 0.6 * 4 is closest to 0
+    with fixed_noise_for_tests(3):
+        picks = {rank_percentile(hist, 60, 1e6, upper_bound=1000) for _ in range(20)}
+    assert picks == {5}
+
+
+@pytest.mark.parametrize("records", [2_000, 20_000, 50_000])
+@pytest.mark.parametrize(
+    ("values", "percentile"), [(np.arange(1000), 990), (np.arange(5, 15), 14)], ids=["spread", "atoms"]
+)
+def test_rank_percentile_stays_near_the_data_despite_a_huge_public_range(
+    records: int, values: npt.NDArray[np.int64], percentile: int
+) -> None:
+    # eps_Q = 0.05 (about SDS's default split) and the public bound C(58, 3). Every candidate above
+    # the data has the same utility; the grid and the base measure keep the choice close above.
+    hist = np.bincount(np.repeat(values, records // len(values)))
+    with fixed_noise_for_tests(4):
+        picks = np.array([rank_percentile(hist, 99, 0.05, upper_bound=30_856) for _ in range(300)])
+    assert np.median(picks) <= 1.3 * percentile
+    assert np.quantile(picks, 0.95) <= 2.0 * percentile
+    assert np.quantile(picks, 0.05) >= 0.85 * percentile
+
+
+def test_base_measure_is_flat_then_decays() -> None:
+    grid = percentile_candidates(10_000)
+    log_mu = log_base_measure(grid)
+    assert np.all(log_mu[grid <= DENSE_CANDIDATES] == 0.0)
+    assert np.all(np.diff(log_mu[grid >= DENSE_CANDIDATES]) < 0)
+    assert log_mu[-1] == pytest.approx(-PRIOR_EXPONENT * math.log(10_001 / (DENSE_CANDIDATES + 1)))
+
+
+def test_rank_percentile_is_the_exponential_mechanism() -> None:
+    # The Gumbel-max draw must follow mu(v) exp(eps u(v) / 2) exactly (candidates 0..10, 11, 13, 14).
+    hist, epsilon, draws = _histogram([9, 10, 11, 12, 12, 14]), 0.8, 40_000
+    candidates = percentile_candidates(14)
+    weights = np.exp(log_base_measure(candidates) + epsilon / 2 * rank_utilities(hist, 50, candidates))
+    expected = weights / weights.sum()
+    with fixed_noise_for_tests(21):
+        picks = [rank_percentile(hist, 50, epsilon, upper_bound=14) for _ in range(draws)]
+    observed = np.array([picks.count(int(c)) for c in candidates]) / draws
+    assert expected[candidates > DENSE_CANDIDATES].sum() > 0.1  # the base measure matters here
+    assert np.all(np.abs(observed - expected) < 5 * np.sqrt(expected * (1 - expected) / draws) + 1e-4)
+
+
+def test_rank_percentile_refuses_values_above_the_bound() -> None:
+    with pytest.raises(CtdcInternalError, match="upper bound"):
+        rank_percentile([0, 0, 0, 5], 99, 1.0, upper_bound=2)
+
+
+def test_allowed_sensitivity_dispatches() -> None:
+    hist = _histogram([0, 1, 4, 5, 5, 8, 11, 12, 12, 15])
+    with fixed_noise_for_tests(9):
+        sds = allowed_sensitivity(hist, mechanism="sds_compatible", q_percent=60, epsilon=0.5, upper_bound=20)
+    with fixed_noise_for_tests(9):
+        assert sds == dp_percentile([0, 1, 4, 5, 5, 8, 11, 12, 12, 15], 60, 0.5)
+    with fixed_noise_for_tests(9):
+        rank = allowed_sensitivity(hist, mechanism="rank", q_percent=60, epsilon=0.5, upper_bound=20)
+    with fixed_noise_for_tests(9):
+        assert rank == rank_percentile(hist, 60, 0.5, upper_bound=20)
+    with pytest.raises(ValueError, match="mechanism"):
+        allowed_sensitivity(hist, mechanism="median", q_percent=60, epsilon=0.5, upper_bound=20)  # type: ignore[arg-type]
+
+
+def _privacy_loss(pick: Callable[[list[int]], int], x: list[int], neighbour: list[int], seed: int) -> float:
+    """Largest |log P[out | x] / P[out | neighbour]| over outputs seen >= 200 times in both."""
+    draws = 20_000
+    with fixed_noise_for_tests(seed):
+        a = np.bincount([pick(x) for _ in range(draws)], minlength=8)
+        b = np.bincount([pick(neighbour) for _ in range(draws)], minlength=8)
+    both = (a >= 200) & (b >= 200)
+    return float(np.max(np.abs(np.log(a[both] / b[both]))))
+
+
+def test_empirical_privacy_loss_rank_passes_where_sds_fails() -> None:
+    # The neighbouring pair of the known issue: one more record with one valid tuple.
+    x, neighbour, epsilon = [0, 1], [0, 1, 1], 2.0
+    rank_loss = _privacy_loss(
+        lambda v: rank_percentile(_histogram(v), 60, epsilon, upper_bound=2), x, neighbour, seed=11
+    )
+    sds_loss = _privacy_loss(lambda v: dp_percentile(v, 60, epsilon), x, neighbour, seed=12)
+    tolerance = 0.15  # about 8 standard errors of the log-ratio estimates at these frequencies
+    assert rank_loss <= epsilon + tolerance
+    # SDS: P[0 | x] = 1 - exp(-1)/2, P[0 | neighbour] = exp(-2)/2, a loss of 2.49 > epsilon.
+    assert sds_loss > epsilon + tolerance

@@ -1,10 +1,14 @@
-"""The aggregate stage: exact sensitive counts of every combination of length <= L, the k-protected
-reportable aggregates, their SDS-format exports, and the private risk analysis.
+"""The aggregate stage: exact sensitive counts of every combination of length <= L, the reportable
+aggregates (k-protected, or differentially private when ``privacy.dp`` is set), their SDS-format
+exports, and the private risk analysis.
 
 Outputs (ARCHITECTURE.md 3.3/4): Delta ``sensitive_aggregates`` (private), ``reportable_aggregates``
 (public) and ``risk_by_length`` (private); ``private/<run_id>/sensitive_aggregates.tsv``,
 ``sensitive_rare_by_length.tsv``, ``sensitive_analysis_by_length.tsv``, ``risk_summary.json``;
-``reportable_aggregates.tsv`` and ``.csv`` in the release bundle.
+``reportable_aggregates.tsv`` and ``.csv`` in the release bundle. In DP mode (:mod:`._dp`) also the
+private ``dp_noisy_candidates`` and ``privacy_ledger`` tables and ``private/<run_id>/dp_state.json``,
+the manifest's ``privacy`` map and the ``privacy`` section of the bundle's ``metadata.json``; the
+exact aggregates and risk analysis are still computed, for private evaluation only.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions, lookup_of
+from ctdc_spark.aggregate._dp import (
+    manifest_privacy,
+    metadata_privacy,
+    release_record_count,
+    run_dp_marginals,
+)
 from ctdc_spark.aggregate._export import with_selections, write_aggregates_csv, write_aggregates_tsv
 from ctdc_spark.aggregate._keys import KeyLayout
 from ctdc_spark.aggregate._risk import rare_by_length_lines, records_analysis, risk_by_length
-from ctdc_spark.errors import StageFailedError
 from ctdc_spark.io import delta as delta_io
-from ctdc_spark.io.files import write_json, write_lines
+from ctdc_spark.io.files import update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (
     ATTRIBUTES,
     COLUMNS,
@@ -46,7 +55,11 @@ def effective_length(reporting_length: int, n_columns: int) -> int:
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """The prepared tables of a run and the numbers derived from them."""
+    """The prepared tables of a run and the numbers derived from them.
+
+    ``n_columns`` counts the expanded columns of the layout, including columns without any
+    attribute: it comes from the schema, so the DP stage may use it as public information.
+    """
 
     records: DataFrame
     attributes: DataFrame
@@ -54,6 +67,7 @@ class PreparedRun:
     n_attributes: int
     max_length: int
     partitions: int
+    n_columns: int
 
     @property
     def layout(self) -> KeyLayout:
@@ -69,14 +83,15 @@ def load_prepared(spark: SparkSession, ctx: RunContext) -> PreparedRun:
     }
     n_records = read["records"].count()
     n_attributes = read["attributes"].count()
-    max_length = effective_length(ctx.cfg.privacy.reporting_length, read["columns"].count())
+    n_columns = read["columns"].count()
     return PreparedRun(
         records=read["records"],
         attributes=read["attributes"],
         n_records=n_records,
         n_attributes=n_attributes,
-        max_length=max_length,
+        max_length=effective_length(ctx.cfg.privacy.reporting_length, n_columns),
         partitions=enumeration_partitions(n_records, spark.sparkContext.defaultParallelism),
+        n_columns=n_columns,
     )
 
 
@@ -138,10 +153,6 @@ def protect(sensitive: DataFrame, *, resolution: int) -> DataFrame:
 def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point."""
     cfg = ctx.cfg
-    if cfg.privacy.dp is not None:
-        raise StageFailedError(
-            "privacy.dp: differentially private aggregation is not available in this build."
-        )
     k = cfg.privacy.resolution
     prepared = load_prepared(spark, ctx)
     result = StageResult()
@@ -163,7 +174,21 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     # Everything below reads the materialised table, never re-enumerates.
     sensitive = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
     named = with_selections(sensitive, prepared.attributes)
-    reportable = protect(named, resolution=k)
+    if cfg.privacy.dp is None:
+        reportable = protect(named, resolution=k)
+        header_label, record_count = "protected_count", (prepared.n_records // k) * k
+    else:
+        release = run_dp_marginals(spark, ctx, prepared)
+        reportable = with_selections(release.aggregates, prepared.attributes).select(
+            F.lit(ctx.run_id).alias("run_id"),
+            "length",
+            "selections",
+            F.col("count").alias("protected_count"),
+            "combo",
+        )
+        header_label, record_count = release_record_count(release, n_records=prepared.n_records)
+        result.privacy.update(manifest_privacy(release))
+        result.outputs.append(str(update_metadata(ctx.staging_dir, "privacy", metadata_privacy(release))))
     result.delta_versions["reportable_aggregates"] = delta_io.write_run_table(
         reportable, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id, stage="aggregate"
     )
@@ -172,7 +197,6 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
         result.row_counts[spec.name] = delta_io.rows_written(spark, spec, root=ctx.root, run_id=ctx.run_id)
     result.row_counts["records"] = prepared.n_records
 
-    protected_n = (prepared.n_records // k) * k
     private, staging = ctx.private_dir, ctx.staging_dir
     if not pruning:
         result.outputs.append(
@@ -192,8 +216,8 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
                 reportable,
                 staging / "reportable_aggregates.tsv",
                 count_col="protected_count",
-                header_label="protected_count",
-                record_count=protected_n,
+                header_label=header_label,
+                record_count=record_count,
             )
         )
     )

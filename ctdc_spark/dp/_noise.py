@@ -32,7 +32,10 @@ Known limitations (documented, shared with SDS, which samples with ``rand``/``st
   (Laplace) and 8.57 * sigma (Gaussian). The probability mass cut off is about 1e-16 per draw,
   negligible next to any delta this pipeline uses.
 * The test override is process-local: it does not reach Spark executors, which always use the
-  production source.
+  production source. Spark code that must be reproducible under the override asks the driver for
+  :func:`active_test_seed` and, only when it is not None, draws inside tasks with
+  :func:`keyed_test_gaussian`: noise that is a pure function of ``(seed, stream, key)``, so it is
+  the same for any partitioning. That function checks the test context again in the executor.
 
 Example:
     >>> x = gaussian(3, 2.0)
@@ -51,17 +54,20 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from ctdc_spark._random import mix64
 from ctdc_spark.errors import ConfigError, CtdcInternalError
 
 __all__ = [
     "NoiseSource",
     "SeededTestNoiseSource",
     "SystemNoiseSource",
+    "active_test_seed",
     "current_source",
     "exponential",
     "fixed_noise_for_tests",
     "gaussian",
     "in_test_context",
+    "keyed_test_gaussian",
     "laplace",
     "uniform_open",
 ]
@@ -136,6 +142,7 @@ class SeededTestNoiseSource(NoiseSource):
             CtdcInternalError: If called outside a test context (see :func:`in_test_context`).
         """
         _require_test_context("create a seeded noise source")
+        self.seed = int(seed)
         self._generator = np.random.Generator(np.random.PCG64(seed))
 
     def words(self, n: int) -> npt.NDArray[np.uint64]:
@@ -186,6 +193,22 @@ def current_source() -> NoiseSource:
         The active :class:`NoiseSource`.
     """
     return _active
+
+
+def active_test_seed() -> int | None:
+    """Return the seed of the :func:`fixed_noise_for_tests` override, or None in production.
+
+    Spark stages call this on the driver and pass the result to their tasks, which then draw
+    :func:`keyed_test_gaussian` instead of production noise.
+
+    Returns:
+        The seed while a seeded test source is active (only possible in a test context), else None.
+    """
+    source = _active
+    if isinstance(source, SeededTestNoiseSource):
+        _require_test_context("use the seeded test noise source")
+        return source.seed
+    return None
 
 
 @contextmanager
@@ -308,3 +331,41 @@ def exponential(rate: float, n: int, *, source: NoiseSource | None = None) -> np
     """
     r = _check_positive("rate", rate)
     return -np.log(uniform_open(n, source=source)) / r
+
+
+def keyed_test_gaussian(
+    seed: int, stream: int, keys: npt.NDArray[np.int64], sigma: float
+) -> npt.NDArray[np.float64]:
+    """Test-only N(0, sigma^2) noise that is a pure function of ``(seed, stream, key row)``.
+
+    Every row of ``keys`` (e.g. a packed combination) gets its own two uniforms from a
+    counter-based hash, turned into one normal draw by Box-Muller. The result therefore does not
+    depend on batch boundaries or partitioning, which is what tests of Spark stages compare.
+
+    Args:
+        seed: The :func:`active_test_seed`.
+        stream: Separates independent uses (e.g. the combination length).
+        keys: ``(n, w)`` int64 key words, one row per draw.
+        sigma: Standard deviation, finite and > 0.
+
+    Returns:
+        float64 array of shape ``(n,)``.
+
+    Raises:
+        CtdcInternalError: Outside a test context (this runs in executors too, so it checks there).
+        ValueError: If ``sigma`` is not a finite number > 0.
+    """
+    _require_test_context("draw keyed test noise")
+    s = _check_positive("sigma", sigma)
+    rows = np.asarray(keys, dtype=np.int64)
+    if rows.ndim == 1:
+        rows = rows[:, None]
+    with np.errstate(over="ignore"):
+        h = np.full(len(rows), np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ np.uint64(stream), dtype=np.uint64)
+        h = mix64(h)
+        for column in rows.T:
+            h = mix64(h ^ column.astype(np.uint64))
+        bits = np.stack([mix64(h + np.uint64(1)), mix64(h + np.uint64(2))])
+    u = ((bits >> np.uint64(12)).astype(np.float64) + 0.5) * _TWO_POW_MINUS_52
+    normal: npt.NDArray[np.float64] = np.sqrt(-2.0 * np.log(u[0])) * np.cos(_TWO_PI * u[1])
+    return s * normal

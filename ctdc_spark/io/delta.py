@@ -109,6 +109,7 @@ def write_run_table(
     run_id: str,
     stage: str,
     txn_version: int = 1,
+    partition_values: Mapping[str, int] | None = None,
 ) -> int:
     """Replace one run's rows of a table, idempotently.
 
@@ -118,8 +119,12 @@ def write_run_table(
         root: ``output.root``.
         run_id: The run whose partition is replaced.
         stage: Stage name, recorded in the commit metadata.
-        txn_version: Delta ``txnVersion`` for this run's app id; a retry with the same value is a
-            no-op. Increase it when a stage legitimately rewrites the same table twice in one run.
+        txn_version: Delta ``txnVersion`` for this run's app id; a retry with the same value (or a
+            smaller one) is a no-op. Increase it when a stage legitimately writes the same table
+            several times in one run.
+        partition_values: Further integer partition columns whose single value this write
+            replaces (e.g. ``{"length": 2}`` for one level); only integers, so no data value ever
+            reaches the predicate.
 
     Returns:
         The table version after the write.
@@ -128,13 +133,16 @@ def write_run_table(
     path = table_path(root, spec.name)
     metadata = json.dumps({"run_id": run_id, "stage": stage, "table": spec.name}, sort_keys=True)
     app_id = f"ctdc-spark/{spec.name}/{run_id}"
+    predicate = f"run_id = '{_quote(run_id)}'" + "".join(
+        f" AND {name} = {int(value)}" for name, value in sorted((partition_values or {}).items())
+    )
 
     def write() -> None:
         (
             _conform(df, spec)
             .write.format("delta")
             .mode("overwrite")
-            .option("replaceWhere", f"run_id = '{_quote(run_id)}'")
+            .option("replaceWhere", predicate)
             .option("txnAppId", app_id)
             .option("txnVersion", str(txn_version))
             .option("userMetadata", metadata)
