@@ -36,6 +36,7 @@ SynthesisMode = Literal["row_seeded", "unseeded", "value_seeded", "aggregate_see
 AccuracyMode = Literal["prioritize_long", "prioritize_short", "balanced", "custom"]
 FabricationMode = Literal["uncontrolled", "progressive", "balanced", "minimize", "custom"]
 ThresholdType = Literal["adaptive", "fixed"]
+PercentileMechanism = Literal["rank", "sds_compatible"]
 
 
 def _frozen_empty() -> Mapping[Any, Any]:
@@ -82,6 +83,8 @@ class DpConfig:
     fabrication_mode: FabricationMode = "uncontrolled"
     threshold_type: ThresholdType = "adaptive"
     threshold_values: Mapping[int, float] = field(default_factory=_frozen_empty)
+    percentile_mechanism: PercentileMechanism = "rank"
+    dataset_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -466,7 +469,16 @@ def _validate_dp(dp: DpConfig, length: int) -> None:
     _check(
         length >= 1, "privacy.reporting_length: DP aggregation needs an explicit L >= 1 (0 is not supported)."
     )
-    _check(dp.epsilon > 0, "privacy.dp.epsilon: must be > 0 (e.g. 4.0).")
+    _check(dp.epsilon >= 2**-50, "privacy.dp.epsilon: must be a positive number >= 2^-50 (e.g. 4.0).")
+    _check(
+        dp.dataset_id is None or bool(dp.dataset_id.strip()),
+        "privacy.dp.dataset_id: name the dataset whose refreshes share one budget, or null (the input path).",
+    )
+    _check(
+        not (dp.threshold_type == "fixed" and dp.fabrication_mode != "custom"),
+        "privacy.dp.threshold_type: fixed thresholds need fabrication_mode: custom "
+        "(the presets are adaptive).",
+    )
     _check(
         dp.delta is None or 0 < dp.delta < 1, "privacy.dp.delta: must be in (0, 1) or null (derived from n)."
     )

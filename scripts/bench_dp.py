@@ -114,14 +114,14 @@ def run_pacsynth(frame: pd.DataFrame, *, epsilon: float, length: int) -> dict[st
     }
 
 
-def _config(csv: Path, root: Path, *, epsilon: float, length: int) -> JobConfig:
+def _config(csv: Path, root: Path, *, epsilon: float, length: int, mechanism: str = "rank") -> JobConfig:
     return load_config(
         "conf/local.yaml",
         overrides=[
             f"input.path={csv}",
             f"output.root={root}",
             f"privacy.reporting_length={length}",
-            f"privacy.dp={{epsilon: {epsilon}}}",
+            f"privacy.dp={{epsilon: {epsilon}, percentile_mechanism: {mechanism}}}",
             "synthesis.mode=aggregate_seeded",
         ],
     )
@@ -135,14 +135,12 @@ def run_spark(
     start = time.perf_counter()
     run_pipeline(spark, cfg, stages=["prepare"], run_id="bench")
     prepare_seconds = time.perf_counter() - start
-    base = RunContext(cfg=cfg, run_id="bench", seed=0, input_fingerprint="bench")
+    base = RunContext(cfg=cfg, run_id="bench", input_fingerprint="bench")
     prepared = load_prepared(spark, base)
     results = {}
     for mechanism in mechanisms:
-        mech_cfg = _config(csv, root, epsilon=epsilon, length=length)
-        # Until config.py has privacy.dp.percentile_mechanism, set it the way the stage reads it.
-        object.__setattr__(mech_cfg.privacy.dp, "percentile_mechanism", mechanism)
-        ctx = RunContext(cfg=mech_cfg, run_id=f"bench-{mechanism}", seed=0, input_fingerprint="bench")
+        mech_cfg = _config(csv, root, epsilon=epsilon, length=length, mechanism=mechanism)
+        ctx = RunContext(cfg=mech_cfg, run_id=f"bench-{mechanism}", input_fingerprint="bench")
         start = time.perf_counter()
         release = run_dp_marginals(spark, ctx, prepared)
         rows = (

@@ -367,7 +367,7 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 
 def measure(index: Path, chromium: str, clicks: int, repeats: int) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency of this script
+    from playwright.sync_api import sync_playwright
 
     url = index.as_uri()
     results: dict[str, Any] = {"load": {}, "click": {}}

@@ -37,7 +37,6 @@ from ctdc_spark.aggregate._dp import (
     metadata_privacy,
     next_level_candidates,
     normalise_counts,
-    percentile_mechanism_of,
     post_process,
     release_record_count,
     run_dp_marginals,
@@ -51,7 +50,7 @@ from ctdc_spark.aggregate._dp_tasks import (
     tuple_count_histogram,
 )
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
-from ctdc_spark.config import DpConfig
+from ctdc_spark.config import DpConfig, load_config
 from ctdc_spark.dp import PercentileMechanism, compute_noise_parameters, threshold_rho
 from ctdc_spark.dp import _params as dp_params
 from ctdc_spark.dp._noise import fixed_noise_for_tests
@@ -100,12 +99,11 @@ def test_state_is_stored_before_use_and_reused(tmp_path: Path) -> None:
 
 def test_config_reads_and_validates_the_new_keys() -> None:
     dp = DpConfig()
-    assert percentile_mechanism_of(dp) == "rank"
+    assert dp.percentile_mechanism == "rank"
     assert dataset_id_of(dp, "data/in.csv") == "data/in.csv"
     with pytest.raises(ConfigError, match="percentile_mechanism"):
-        percentile_mechanism_of(cast("DpConfig", type("Cfg", (), {"percentile_mechanism": "median"})()))
-    named = cast("DpConfig", type("Cfg", (), {"dataset_id": "ctdc-global"})())
-    assert dataset_id_of(named, "data/in.csv") == "ctdc-global"
+        load_config(None, overrides=["input.path=x", "privacy.dp={percentile_mechanism: median}"])
+    assert dataset_id_of(DpConfig(dataset_id="ctdc-global"), "data/in.csv") == "ctdc-global"
 
 
 # --- task numpy: valid tuples, bounding, noise ------------------------------------------------
@@ -491,7 +489,7 @@ def _context(root: Path, run_id: str, length: int, *overrides: str) -> RunContex
         "privacy.dp={epsilon: 4.0}",
         *overrides,
     )
-    return RunContext(cfg=cfg, run_id=run_id, seed=0, input_fingerprint="test")
+    return RunContext(cfg=cfg, run_id=run_id, input_fingerprint="test")
 
 
 def _noisy_rows(spark: SparkSession, ctx: RunContext) -> list[tuple[Any, ...]]:

@@ -108,7 +108,6 @@ __all__ = [
     "metadata_privacy",
     "next_level_candidates",
     "normalise_counts",
-    "percentile_mechanism_of",
     "post_process",
     "release_record_count",
     "run_dp_marginals",
@@ -135,25 +134,9 @@ _NOISY_SCHEMA = T.StructType(
 # --------------------------------------------------------------------------------------------
 
 
-def percentile_mechanism_of(dp: DpConfig) -> PercentileMechanism:
-    """``privacy.dp.percentile_mechanism``: ``rank`` (default, sound) or ``sds_compatible``.
-
-    Raises:
-        ConfigError: For any other value.
-    """
-    value = getattr(dp, "percentile_mechanism", "rank")
-    if value not in _MECHANISMS:
-        raise ConfigError(
-            f"privacy.dp.percentile_mechanism: {value!r} is not allowed; use rank (differentially "
-            "private) or sds_compatible (reproduces SDS, whose percentile step is not proven DP)."
-        )
-    return cast("PercentileMechanism", value)
-
-
 def dataset_id_of(dp: DpConfig, input_path: str) -> str:
     """``privacy.dp.dataset_id``, the name under which refreshes share one budget; default the input path."""
-    value = getattr(dp, "dataset_id", None)
-    return str(value) if value else input_path
+    return dp.dataset_id or input_path
 
 
 # --------------------------------------------------------------------------------------------
@@ -697,7 +680,7 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
     dp = ctx.cfg.privacy.dp
     if dp is None:
         raise ConfigError("privacy.dp: DP marginals need the privacy.dp settings.")
-    mechanism = percentile_mechanism_of(dp)
+    mechanism = dp.percentile_mechanism
     length = prepared.max_length
     spec = thresholds_for(dp, length)
     test_seed = active_test_seed()

@@ -280,11 +280,6 @@ def sample_aggregate_seeded(
         targets = split_quota(np.array([target_number_of_records], dtype=np.int64), n_shards)[:, 0]
     key, suppress_key = stage_key(seed, "aggregate_seeded"), stage_key(seed, "suppress")
     total = float(available.sum())
-    if count_scale:
-        # ``available`` holds the scaled 1-counts; the engine scales the lookup itself.
-        available_scaled = available
-    else:
-        available_scaled = available
 
     def body(batch: pa.RecordBatch) -> SyntheticBatch:
         parts = []

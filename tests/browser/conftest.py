@@ -64,7 +64,7 @@ def chromium_path() -> str:
 def playwright_instance() -> Iterator[Any]:
     try:
         # Imported lazily so that a missing package skips (or fails in CI) with a clear reason.
-        from playwright.sync_api import sync_playwright  # noqa: PLC0415
+        from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("the Python package 'playwright' is not installed (pip install playwright)")
     with sync_playwright() as pw:
