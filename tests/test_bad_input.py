@@ -54,6 +54,9 @@ def _file(tmp_path: Path, text: str, *, encoding: str = "utf-8") -> Path:
     return write_text(tmp_path / "input.csv", text, encoding=encoding)
 
 
+LATIN1_ROWS = f"{GOOD}F,{CANARY}caf\xe9,PH\n"
+MISSING_ID_ROWS = "id,gender\n1,F\n,M\n"
+
 CASES: dict[str, Case] = {
     "missing-path": lambda t: (f"input:\n  path: {t}/nope.csv\n", "does not exist"),
     "folder-without-files": lambda t: (
@@ -74,7 +77,7 @@ CASES: dict[str, Case] = {
         "2 row(s) have the wrong number of fields (expected 3) (e.g. data rows 4, 5 of input.csv)",
     ),
     "non-utf8": lambda t: (
-        f"input:\n  path: {_file(t, f'{GOOD}F,{CANARY}caf\xe9,PH\n', encoding='latin-1')}\n",
+        f"input:\n  path: {_file(t, LATIN1_ROWS, encoding='latin-1')}\n",
         "contain bytes that are not valid utf-8",
     ),
     "unknown-column": lambda t: (
@@ -82,7 +85,7 @@ CASES: dict[str, Case] = {
         "input.use_columns names column 'agee', which is not in the input header. Did you mean age",
     ),
     "empty-subject-ids": lambda t: (
-        f"input:\n  path: {_file(t, 'id,gender\n1,F\n,M\n')}\n  subject_id: id\n",
+        f"input:\n  path: {_file(t, MISSING_ID_ROWS)}\n  subject_id: id\n",
         "records with missing/empty Subject ID: 1 row(s) (e.g. data rows 2 of input.csv)",
     ),
     "non-numeric-bins": lambda t: (
