@@ -1,9 +1,10 @@
 """Run stages for a run id and keep the run manifest (ARCHITECTURE.md sections 3-4, RELIABILITY.md 5).
 
 A run is identified by its run id: given with ``--run-id`` or derived from the input fingerprint
-and the config hash, so rerunning an unchanged refresh is a no-op. Every stage attempt appends
-``STARTED`` then ``SUCCEEDED``/``FAILED`` rows to the append-only ``runs`` Delta table; the run-level
-``SUCCEEDED`` row is written last, after the release bundle is complete. A run id whose manifest
+and the config hash, so rerunning an unchanged refresh is a no-op. An invocation appends a run-level
+``STARTED`` row, then one ``SUCCEEDED``/``FAILED`` row per stage attempt (with its start and end
+times) to the append-only ``runs`` Delta table; the run-level ``SUCCEEDED`` row is written last,
+after the release bundle is complete. A run id whose manifest
 holds a different input fingerprint or config hash is refused loudly, because Delta's idempotent
 writes would silently ignore the changed data.
 """
@@ -324,12 +325,13 @@ def run_pipeline(
 
         manifest = _Manifest(spark, ctx, config_hash, uuid.uuid4().hex, _library_versions(spark))
         run_started = dt.datetime.now(dt.timezone.utc)
-        ran, skipped, outputs = [], [], []
-        for stage in plan:
-            if _succeeded(previous, stage):
-                log.info("stage %s already succeeded for run %s; skipping", stage, run_id)
-                skipped.append(stage)
-                continue
+        skipped = [s for s in plan if _succeeded(previous, s)]
+        for stage in skipped:
+            log.info("stage %s already succeeded for run %s; skipping", stage, run_id)
+        if len(skipped) < len(plan):
+            manifest.record(RUN_STAGE, "STARTED", run_started)
+        ran, outputs = [], []
+        for stage in (s for s in plan if s not in skipped):
             result = _run_stage(spark, ctx, manifest, stage, registry[stage])
             ran.append(stage)
             outputs.extend(result.outputs)
@@ -352,7 +354,6 @@ def _run_stage(
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.monotonic()
     log.info("stage %s started (run %s)", stage, ctx.run_id)
-    manifest.record(stage, "STARTED", started)
     spark.sparkContext.setJobGroup(f"ctdc-{stage}", f"ctdc-spark {stage} stage", interruptOnCancel=False)
     try:
         result = function(spark, ctx)

@@ -49,34 +49,48 @@ def _subsets(record: frozenset[int], length: int) -> list[frozenset[int]]:
     ]
 
 
+CTDC_BASE = ("input.unknown_values=['', '-99']", "privacy.resolution=5", "synthesis.seed=5")
+
+
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def example(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SDS example, prepared and aggregated once (k = 2, L = 3); tests synthesize from it."""
     root = tmp_path_factory.mktemp("synth")
-    return write_text(root / "example.csv", SDS_EXAMPLE_CSV)
+    csv = write_text(root / "example.csv", SDS_EXAMPLE_CSV)
+    run_stages(spark, job_config(csv, root / "out", "privacy.resolution=2"), ["aggregate"])
+    return csv
 
 
 @pytest.fixture(scope="module")
-def ctdc_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2,000 generated CTDC-shaped records (no real records)."""
+def ctdc_small(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 generated CTDC-shaped records (no real records), prepared and aggregated once."""
     from scripts.ctdc_model import generate_ctdc_like
 
     root = tmp_path_factory.mktemp("ctdc_small")
     path = root / "ctdc.csv"
     generate_ctdc_like(2000, seed=3).to_csv(path, index=False)
+    run_stages(spark, job_config(path, root / "out", *CTDC_BASE), ["aggregate"])
     return path
+
+
+def _synthesize(spark: SparkSession, csv: Path, *overrides: str) -> Path:
+    """Run only the synthesize stage on the already prepared run of ``csv``; return the output root."""
+    root = csv.parent / "out"
+    cfg = job_config(csv, root, *overrides)
+    run_synthesize(spark, RunContext(cfg=cfg, run_id="test", input_fingerprint="fixture"))
+    return root
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_keeps_its_guarantee_on_the_sds_example(
-    spark: SparkSession, example: Path, tmp_path: Path, mode: str
+    spark: SparkSession, example: Path, mode: str
 ) -> None:
     k, length = 2, 3
-    cfg = job_config(
-        example, tmp_path, f"privacy.resolution={k}", f"synthesis.mode={mode}", "synthesis.seed=11"
+    root = _synthesize(
+        spark, example, f"privacy.resolution={k}", f"synthesis.mode={mode}", "synthesis.seed=11"
     )
-    run_stages(spark, cfg, ["synthesize"])
-    sensitive = _sets(spark, tmp_path, RECORDS)
-    synthetic = _sets(spark, tmp_path, SYNTHETIC_RECORDS)
+    sensitive = _sets(spark, root, RECORDS)
+    synthetic = _sets(spark, root, SYNTHETIC_RECORDS)
     assert synthetic
     counts = Counter(a for s in sensitive for a in s)
     if mode == "aggregate_seeded":
@@ -95,31 +109,27 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
 
 
 @pytest.mark.parametrize("mode", ["row_seeded", "unseeded", "value_seeded"])
-def test_k_safety_on_ctdc_shaped_data(
-    spark: SparkSession, ctdc_small: Path, tmp_path: Path, mode: str
-) -> None:
+def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, mode: str) -> None:
     k = 5
-    cfg = job_config(
+    root = _synthesize(
+        spark,
         ctdc_small,
-        tmp_path,
-        f"privacy.resolution={k}",
-        "input.unknown_values=['', '-99']",
+        *CTDC_BASE,
         f"synthesis.mode={mode}",
-        "synthesis.seed=5",
         "synthesis.consolidation_shard_size=500",  # several shards even on small data
     )
-    run_stages(spark, cfg, ["synthesize"])
-    sensitive = _sets(spark, tmp_path, RECORDS)
-    n_attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(tmp_path), run_id="test").count()
+    sensitive = _sets(spark, root, RECORDS)
+    n_attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(root), run_id="test").count()
     bits = np.zeros((n_attributes, len(sensitive)), dtype=bool)
     for row, record in enumerate(sensitive):
         bits[list(record), row] = True
-    for record in _sets(spark, tmp_path, SYNTHETIC_RECORDS):
+    synthetic = _sets(spark, root, SYNTHETIC_RECORDS)
+    for record in synthetic:
         if record:
             assert int(np.logical_and.reduce(bits[list(record)], axis=0).sum()) >= k
     if mode != "unseeded":
         counts = Counter(a for s in sensitive for a in s)
-        synthetic_counts = Counter(a for s in _sets(spark, tmp_path, SYNTHETIC_RECORDS) for a in s)
+        synthetic_counts = Counter(a for s in synthetic for a in s)
         assert synthetic_counts == Counter({a: c // k * k for a, c in counts.items() if c >= k})
 
 
@@ -129,7 +139,7 @@ def test_aggregate_seeded_never_reads_sensitive_tables(
     cfg = job_config(
         example, tmp_path, "privacy.resolution=2", "synthesis.mode=aggregate_seeded", "synthesis.seed=3"
     )
-    run_stages(spark, cfg, ["aggregate"])
+    shutil.copytree(example.parent / "out" / "tables", tmp_path / "tables")
     for table in ("records", "attributes", "sensitive_aggregates", "risk_by_length"):
         shutil.rmtree(tmp_path / "tables" / table)
     run_synthesize(spark, RunContext(cfg=cfg, run_id="test", input_fingerprint="unused"))
@@ -180,13 +190,14 @@ def test_same_seed_same_output_for_1_and_7_partitions(
     assert one != other
 
 
-def test_rerun_with_same_seed_is_byte_identical(spark: SparkSession, example: Path, tmp_path: Path) -> None:
+def test_rerun_with_same_seed_is_byte_identical(spark: SparkSession, example: Path) -> None:
     files = []
-    for name in ("a", "b"):
-        cfg = job_config(example, tmp_path / name, "privacy.resolution=2", "synthesis.seed=9")
-        run_stages(spark, cfg, ["synthesize"], run_id="r")
-        files.append((tmp_path / name / "private/r/pending/synthetic_microdata.csv").read_bytes())
+    for _ in range(2):
+        root = _synthesize(spark, example, "privacy.resolution=2", "synthesis.seed=9")
+        files.append((root / "private/test/pending/synthetic_microdata.csv").read_bytes())
     assert files[0] == files[1]
+    other = _synthesize(spark, example, "privacy.resolution=2", "synthesis.seed=10")
+    assert (other / "private/test/pending/synthetic_microdata.csv").read_bytes() != files[0]
 
 
 def test_released_layout_and_order(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:

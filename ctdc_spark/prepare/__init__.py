@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from ctdc_spark.config import InputConfig
@@ -195,25 +195,26 @@ def prepare_tables(
         ],
         "source_index int, column string, source_column string, multi_value_delimiter string",
     )
-    columns = columns_table(source_columns, entries, run_id=run_id)
-    _check_column_clash(columns)
+    # The expanded layout has one row per column: collect it once, check it on the driver and
+    # reuse the collected rows, so neither the check nor later joins recompute it.
+    layout_rows = columns_table(source_columns, entries, run_id=run_id).collect()
+    _check_column_clash(layout_rows)
+    columns = spark.createDataFrame(layout_rows, COLUMNS.schema)
     attributes = attributes_table(entries, columns, run_id=run_id)
     records = records_table(keys, entries, attributes, run_id=run_id, record_id=record_id)
     return records, attributes, columns, rejected, persisted
 
 
-def _check_column_clash(columns: DataFrame) -> None:
-    clashes = (
-        columns.groupBy("column")
-        .agg(F.min("source_index").alias("first"))
-        .join(columns.groupBy("column").count().where(F.col("count") > 1), "column")
-    )
-    first = clashes.select("first").head(1)
-    if first:
-        raise InputDataError(
-            "a multi-value column expands into an indicator column whose name is already used by "
-            f"input column {int(first[0][0]) + 1}; rename that column or exclude it with input.use_columns."
-        )
+def _check_column_clash(layout_rows: Sequence[Row]) -> None:
+    seen: dict[str, int] = {}
+    for row in layout_rows:
+        if row["column"] in seen:
+            first = min(seen[row["column"]], row["source_index"])
+            raise InputDataError(
+                "a multi-value column expands into an indicator column whose name is already used by "
+                f"input column {first + 1}; rename that column or exclude it with input.use_columns."
+            )
+        seen[row["column"]] = row["source_index"]
 
 
 def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
