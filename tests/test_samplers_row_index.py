@@ -140,3 +140,18 @@ def test_single_token_counts_and_local_tables_match_brute_force(table: Table, se
                 assert narrowed.size == sum(1 for i in empty_rows if set(attrs) <= set(table.records[i]))
                 b = int(rng.integers(table.n_attributes))
                 assert local.restrict(b).size == table.support({*attrs, b})
+
+
+def test_arrays_are_flat_and_survive_a_bytes_round_trip() -> None:
+    table = random_table(seed=9, n_records=300, n_values=[3, 4, 2, 50], empty_prob=0.2, skew=1.0)
+    index = table.index()
+    arrays = index.to_arrays()
+    assert all(a.ndim == 1 for a in arrays.values())
+    # As an Arrow or pickle transport would: raw bytes back into read-only flat arrays.
+    shipped = {k: np.frombuffer(a.tobytes(), dtype=a.dtype) for k, a in arrays.items()}
+    rebuilt = RowIndex.from_arrays(shipped)
+    for record in table.records[:20]:
+        rows = rebuilt.rows_of(record)
+        assert rows.size == table.support(record)
+        assert rebuilt.count_all(rows).tolist() == index.count_all(index.rows_of(record)).tolist()
+    assert rebuilt.single_token_counts(0) is not None

@@ -382,22 +382,31 @@ class RowIndex:
 
     def __init__(self, arrays: Mapping[str, npt.NDArray[np.generic]]) -> None:
         """Wrap already-built arrays; use :meth:`from_csr` or :meth:`from_arrays` instead."""
-        self.indptr: IntArray = np.asarray(arrays["indptr"], dtype=np.int64)
-        self.indices: Int32Array = np.asarray(arrays["indices"], dtype=np.int32)
-        self.attr_column: Int32Array = np.asarray(arrays["attr_column"], dtype=np.int32)
-        self.token_support: IntArray = np.asarray(arrays["support"], dtype=np.int64)
-        self._dense_slot: Int32Array = np.asarray(arrays["dense_slot"], dtype=np.int32)
-        self._bitmaps: WordArray = np.asarray(arrays["bitmaps"], dtype=np.uint64)
-        self._tok_indptr: IntArray = np.asarray(arrays["tok_indptr"], dtype=np.int64)
-        self._tok_rows: Int32Array = np.asarray(arrays["tok_rows"], dtype=np.int32)
-        pairs = np.array(arrays["pair_counts"], dtype=np.int32)
-        pairs.setflags(write=False)  # rows of it are handed out as read-only count vectors
-        self._pairs: npt.NDArray[np.int32] = pairs
-        self._dense_min = int(np.asarray(arrays["dense_min_support"]))
+        # Every array may arrive flat (e.g. from Arrow buffers); the 2-D ones are reshaped from
+        # the sizes implied by the 1-D ones.
+        self.indptr: IntArray = np.asarray(arrays["indptr"], dtype=np.int64).reshape(-1)
+        self.indices: Int32Array = np.asarray(arrays["indices"], dtype=np.int32).reshape(-1)
+        self.attr_column: Int32Array = np.asarray(arrays["attr_column"], dtype=np.int32).reshape(-1)
+        self.token_support: IntArray = np.asarray(arrays["support"], dtype=np.int64).reshape(-1)
+        self._dense_slot: Int32Array = np.asarray(arrays["dense_slot"], dtype=np.int32).reshape(-1)
+        self._tok_indptr: IntArray = np.asarray(arrays["tok_indptr"], dtype=np.int64).reshape(-1)
+        self._tok_rows: Int32Array = np.asarray(arrays["tok_rows"], dtype=np.int32).reshape(-1)
+        self._dense_min = int(np.asarray(arrays["dense_min_support"]).reshape(-1)[0])
         self.n_records = len(self.indptr) - 1
         self.n_attributes = len(self.attr_column)
         self.n_columns = len(self.token_support) - self.n_attributes
         self.n_words = _n_words(self.n_records)
+        bitmaps = np.asarray(arrays["bitmaps"], dtype=np.uint64).reshape(-1)
+        flat_pairs = np.array(arrays["pair_counts"], dtype=np.int32).reshape(-1)
+        if len(bitmaps) % max(1, self.n_words) or len(flat_pairs) not in {0, self.n_attributes**2}:
+            raise ValueError("RowIndex arrays are inconsistent; rebuild them with RowIndex.from_csr")
+        self._bitmaps: WordArray = (
+            bitmaps.reshape(-1, self.n_words) if self.n_words else bitmaps.reshape(0, 0)
+        )
+        n_pairs = self.n_attributes if len(flat_pairs) else 0
+        pairs: npt.NDArray[np.int32] = flat_pairs.reshape(n_pairs, n_pairs)
+        pairs.setflags(write=False)  # rows of it are handed out as read-only count vectors
+        self._pairs = pairs
         # Row sets keep a bitmap while AND + popcount beats bit tests (and always when every token
         # is forced dense, so tests exercise the bitmap paths).
         self._rows_bitmap_min = min(self._dense_min, max(1, self.n_words // 2))
@@ -410,9 +419,7 @@ class RowIndex:
         self._column_codes: ColumnCodes | None = None
         if not (
             len(self._dense_slot) == len(self.token_support) == len(self._tok_indptr) - 1
-            and self._bitmaps.ndim == 2
-            and self._bitmaps.shape[1] == self.n_words
-            and self._pairs.shape in {(0, 0), (self.n_attributes, self.n_attributes)}
+            and len(self._bitmaps) == int(np.count_nonzero(self._dense_slot >= 0))
         ):
             raise ValueError("RowIndex arrays are inconsistent; rebuild them with RowIndex.from_csr")
 
@@ -509,7 +516,7 @@ class RowIndex:
                 "tok_indptr": tok_indptr,
                 "tok_rows": all_rows[keep],
                 "pair_counts": pairs,
-                "dense_min_support": np.asarray(threshold, dtype=np.int64),
+                "dense_min_support": np.array([threshold], dtype=np.int64),
             }
         )
 
@@ -522,18 +529,23 @@ class RowIndex:
         return cls(arrays)
 
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
-        """The few numpy arrays that fully describe the index (for Arrow/broadcast shipping)."""
+        """The ten flat numpy arrays that fully describe the index (for Arrow/broadcast shipping).
+
+        Every array is 1-D (``bitmaps`` and ``pair_counts`` are flattened row-major), so each can
+        travel as one Arrow column or buffer; :meth:`from_arrays` restores the index without
+        recomputing anything.
+        """
         return {
             "indptr": self.indptr,
             "indices": self.indices,
             "attr_column": self.attr_column,
             "support": self.token_support,
             "dense_slot": self._dense_slot,
-            "bitmaps": self._bitmaps,
+            "bitmaps": self._bitmaps.reshape(-1),
             "tok_indptr": self._tok_indptr,
             "tok_rows": self._tok_rows,
-            "pair_counts": self._pairs,
-            "dense_min_support": np.asarray(self._dense_min, dtype=np.int64),
+            "pair_counts": self._pairs.reshape(-1),
+            "dense_min_support": np.array([self._dense_min], dtype=np.int64),
         }
 
     @property
