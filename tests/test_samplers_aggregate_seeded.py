@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import stage_key
+from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._aggregate_seeded import (
     _AggregateSeeded,
     _SubWeightsMemo,
@@ -275,3 +276,18 @@ def test_incremental_step_weights_equal_the_stateless_weights(
             if state.synthetic is not None:
                 state._count_synthetic(rec, attr)
             record = sorted([*record, attr])
+
+
+def test_positions_work_for_keys_wider_than_one_word() -> None:
+    layout = KeyLayout(3000, 8)  # 12-bit slots, 5 per word: two words per key
+    assert layout.n_words == 2
+    combos = np.array(
+        [[1, 5, 2999, -1, -1, -1, -1, -1], [0, 1, 2, 3, 4, 5, 6, 7], [7, 8, -1, -1, -1, -1, -1, -1]]
+    )
+    lookup = CombinationLookup(layout, layout.pack(combos), np.array([30, 20, 10]))
+    indexed = IndexedLookup(lookup)
+    probe = np.array(
+        [[0, 1, 2, 3, 4, 5, 6, 7], [1, 5, 2998, -1, -1, -1, -1, -1], [7, 8, -1, -1, -1, -1, -1, -1]]
+    )
+    assert indexed.count_of(probe).tolist() == [20, 0, 10]
+    assert indexed.count_of(probe).tolist() == lookup.counts(probe).tolist()

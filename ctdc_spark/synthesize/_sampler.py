@@ -35,8 +35,8 @@ DEFAULT_CACHE_MAX_BYTES = 256 * 2**20
 """Default byte budget of one cache: small next to an executor's memory, large enough to hold the
 counts of tens of thousands of partial records for a few hundred attributes."""
 
-# A local cells table this small also fills every count of its cache entry (one bincount of a
-# few microseconds), so other records reaching the same partial record hit the cache.
+# A local cells table over this few (rows x columns) also fills every count of its cache entry
+# (one small CSR gather), so other records reaching the same partial record hit the cache.
 _FILL_ALL_CELLS = 65_536
 
 # Rough Python overhead of one cache entry (object, key tuple, dict slot), charged to the budget.
