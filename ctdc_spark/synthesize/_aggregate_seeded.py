@@ -179,12 +179,13 @@ class _AggregateSeeded:
         """
         if not len(candidates) or len(record) + 1 <= self.length:
             return self.candidate_weights(record, candidates)
-        if memo.record is None:
+        # Tiny sets: Python is cheaper than a numpy set operation here.
+        added = set(record.tolist()) - set(memo.record.tolist()) if memo.record is not None else set()
+        if memo.record is None or len(added) != 1 or len(record) != len(memo.record) + 1:
             alive, weights = self._sub_weights(record, candidates, None)
         else:
-            added = int(np.setdiff1d(record, memo.record, assume_unique=True)[0])
             still = _sorted_isin(memo.candidates, candidates)
-            alive, new = self._sub_weights(record, memo.candidates[still], added)
+            alive, new = self._sub_weights(record, memo.candidates[still], added.pop())
             weights = np.hstack([memo.weights[still][_sorted_isin(memo.candidates[still], alive)], new])
         memo.record, memo.candidates, memo.weights = record, alive, weights
         out = np.zeros(len(candidates), dtype=np.int64)
