@@ -4,9 +4,12 @@ Generates a sensitive table shaped like CTDC (default 50k records, ~150 attribut
 ~10 attributes per record, skewed values drawn around shared latent profiles so combinations
 repeat), then times one core running each engine.
 
+Times are CPU seconds of this process (fair on a shared machine); wall time is shown too.
+
 Usage::
 
     PYTHONPATH=. python scripts/bench_samplers.py [--records 50000] [--k 10] [--seeds 20000]
+    PYTHONPATH=. python scripts/bench_samplers.py --records 1000000 --seeds 10000 --unseeded 2000
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from ctdc_spark._random import stage_key
+from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
+from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes
 from ctdc_spark.synthesize._row_seeded import consolidate, consolidation_available, row_seeded_seeds
 from ctdc_spark.synthesize._sampler import KSafeSampler
@@ -60,6 +67,25 @@ def _timed(label: str, n_items: int, unit: str, fn: Callable[[], object]) -> obj
     return out
 
 
+def reportable_lookup(
+    indptr: np.ndarray, indices: np.ndarray, n_attr: int, k: int, length: int
+) -> CombinationLookup:
+    """k-anonymous aggregates (floor to k, zeros dropped) of every combination up to ``length``."""
+    layout = KeyLayout(n_attr, length)
+    lengths = np.diff(indptr)
+    keys = []
+    for m in np.unique(lengths[lengths > 0]).tolist():
+        rows = indices[indptr[:-1][lengths == m][:, None] + np.arange(m)]
+        for size in range(1, min(length, m) + 1):
+            keys.append(layout.pack(rows[:, subset_positions(m, size)].reshape(-1, size)))
+    words = np.concatenate(keys)
+    words = words[np.lexsort(words.T[::-1])]
+    starts = np.flatnonzero(np.r_[True, np.any(words[1:] != words[:-1], axis=1)])
+    counts = np.diff(np.r_[starts, len(words)]) // k * k
+    keep = counts > 0
+    return CombinationLookup(layout, words[starts][keep], counts[keep])
+
+
 def main() -> None:
     """Run the benchmark and print one line per measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,14 +93,19 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=40)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=20_000, help="seeds timed in phase 1")
+    parser.add_argument(
+        "--shard", type=int, default=20_000, help="placements in the timed consolidation shard"
+    )
     parser.add_argument("--unseeded", type=int, default=5_000, help="unseeded records timed")
+    parser.add_argument("--aggregate", type=int, default=2_000, help="aggregate_seeded records timed")
+    parser.add_argument("--length", type=int, default=3, help="reporting length L for aggregate_seeded")
     args = parser.parse_args()
 
     indptr, indices, attr_column = ctdc_like(args.records, args.columns, seed=7)
     n_attr = len(attr_column)
     print(
         f"records={args.records} attributes={n_attr} columns={args.columns} "
-        f"attrs/record={len(indices) / args.records:.1f} k={args.k}"
+        f"attrs/record={len(indices) / args.records:.1f} k={args.k} (CPU time of one core)"
     )
     index = _timed(
         "build RowIndex", len(indices), "nnz", lambda: RowIndex.from_csr(indptr, indices, n_attr, attr_column)
@@ -82,32 +113,39 @@ def main() -> None:
     assert isinstance(index, RowIndex)
     bound = estimate_row_index_bytes(args.records, n_attr, len(indices), args.columns)
     print(f"RowIndex {index.nbytes / 2**20:.1f} MiB (estimate_row_index_bytes bound {bound / 2**20:.1f} MiB)")
+    _timed("build ColumnCodes (once per executor)", args.records, "records", index.column_codes)
 
     n_seeds = min(args.seeds, args.records)
     ids = np.arange(n_seeds, dtype=np.int64)
     key = stage_key(1, "row_seeded")
     seeds = (indptr[: n_seeds + 1], indices[: indptr[n_seeds]])
+    phase1 = None
     for label, cache in [("cache off", 0), ("cache on (100k)", 100_000)]:
         sampler = KSafeSampler(index, args.k, cache)
-        _timed(
+        phase1 = _timed(
             f"row_seeded phase 1, {label}",
             n_seeds,
             "records",
-            lambda s=sampler: row_seeded_seeds(s, seeds[0], seeds[1], ids, key),
+            partial(row_seeded_seeds, sampler, seeds[0], seeds[1], ids, key),
         )
+    assert isinstance(phase1, SyntheticBatch)
 
-    sampler = KSafeSampler(index, args.k, 100_000)
-    phase1 = row_seeded_seeds(sampler, indptr, indices, np.arange(args.records), key)
+    # One consolidation shard: the quota the whole run would need (phase-1 counts scaled from the
+    # timed seeds), cut down proportionally to --shard placements, as the Spark side shards it.
     single = index.support
-    quota = consolidation_available(single, single - phase1.attribute_counts(n_attr), args.k)
+    placed = phase1.attribute_counts(n_attr) * (args.records / n_seeds)
+    quota = consolidation_available(single, single - np.rint(placed).astype(np.int64), args.k)
+    shard = np.floor(quota * min(1.0, args.shard / max(1, int(quota.sum())))).astype(np.int64)
     sampler = KSafeSampler(index, args.k, 100_000)
     extra = _timed(
-        f"consolidation ({int(quota.sum())} placements)",
-        int(quota.sum()),
+        f"consolidation shard ({int(shard.sum())} placements)",
+        int(shard.sum()),
         "placements",
-        lambda: consolidate(sampler, quota, stage_key(1, "consolidate"), 0),
+        lambda: consolidate(sampler, shard, stage_key(1, "consolidate"), 0),
     )
-    print(f"  -> {len(extra)} consolidation records")  # type: ignore[arg-type]
+    assert isinstance(extra, SyntheticBatch)
+    print(f"  -> {len(extra)} records; the full run needs ~{int(quota.sum())} placements")
+
     n_unseeded = min(args.unseeded, args.records)
     _timed(
         "unseeded, cache on (100k)",
@@ -115,6 +153,29 @@ def main() -> None:
         "records",
         lambda: unseeded(index, args.k, np.arange(n_unseeded), stage_key(1, "unseeded")),
     )
+
+    # Aggregates of at most 100k records keep this step's memory small; the engine only sees them.
+    n_agg = min(args.records, 100_000)
+    lookup = reportable_lookup(indptr[: n_agg + 1], indices[: indptr[n_agg]], n_attr, args.k, args.length)
+    ones = lookup.counts(np.arange(n_attr)[:, None])
+    for use_synthetic in (False, True):
+        _timed(
+            f"aggregate_seeded L={args.length}, synthetic counts {'on' if use_synthetic else 'off'}",
+            args.aggregate,
+            "records",
+            partial(
+                aggregate_seeded,
+                lookup,
+                attr_column,
+                available_init=ones,
+                reporting_length=args.length,
+                use_synthetic_counts=use_synthetic,
+                weight_selection_percentile=95.0,
+                target_number_of_records=args.aggregate,
+                key=stage_key(1, "aggregate_seeded"),
+                shard_id=0,
+            ),
+        )
 
 
 if __name__ == "__main__":

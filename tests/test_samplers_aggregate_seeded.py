@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import stage_key
+from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._aggregate_seeded import (
     _AggregateSeeded,
+    _SubWeightsMemo,
     aggregate_seeded,
     r8_percentile,
     round_half_away,
@@ -232,3 +234,60 @@ def test_inconsistent_inputs_are_rejected(change: dict[str, object], message: st
     aggregates = reportable(table, 1, 2)
     with pytest.raises(ValueError, match=message):
         _run(table, aggregates, 2, 1, use_synthetic_counts=True, **change)
+
+
+@SETTINGS
+@given(
+    table=tables(),
+    length=st.integers(1, 3),
+    use_synthetic=st.booleans(),
+    percentile=st.sampled_from([0.0, 30.0, 95.0]),
+    data=st.data(),
+)
+def test_incremental_step_weights_equal_the_stateless_weights(
+    *, table: Table, length: int, use_synthetic: bool, percentile: float, data: st.DataObject
+) -> None:
+    aggregates = reportable(table, 1, length)
+    ones = _ones(aggregates, table.n_attributes)
+    state = _AggregateSeeded(
+        lookup=IndexedLookup(make_lookup(aggregates, table.n_attributes, length)),
+        attr_column=table.attr_column,
+        available_init=ones,
+        reporting_length=length,
+        use_synthetic_counts=use_synthetic,
+        percentile=percentile,
+    )
+    for _ in range(3):  # a few records, so synthetic counts move between them
+        memo = _SubWeightsMemo()
+        record: list[int] = []
+        while True:
+            used = {int(table.attr_column[a]) for a in record}
+            candidates = np.array(
+                [a for a in range(table.n_attributes) if ones[a] > 0 and table.attr_column[a] not in used],
+                dtype=np.int32,
+            )
+            rec = np.array(record, dtype=np.int32)
+            expected = state.candidate_weights(rec, candidates)
+            assert state.step_weights(rec, candidates, memo).tolist() == expected.tolist()
+            eligible = np.flatnonzero(expected > 0)
+            if not len(eligible):
+                break
+            attr = int(candidates[data.draw(st.sampled_from(eligible.tolist()))])
+            if state.synthetic is not None:
+                state._count_synthetic(rec, attr)
+            record = sorted([*record, attr])
+
+
+def test_positions_work_for_keys_wider_than_one_word() -> None:
+    layout = KeyLayout(3000, 8)  # 12-bit slots, 5 per word: two words per key
+    assert layout.n_words == 2
+    combos = np.array(
+        [[1, 5, 2999, -1, -1, -1, -1, -1], [0, 1, 2, 3, 4, 5, 6, 7], [7, 8, -1, -1, -1, -1, -1, -1]]
+    )
+    lookup = CombinationLookup(layout, layout.pack(combos), np.array([30, 20, 10]))
+    indexed = IndexedLookup(lookup)
+    probe = np.array(
+        [[0, 1, 2, 3, 4, 5, 6, 7], [1, 5, 2998, -1, -1, -1, -1, -1], [7, 8, -1, -1, -1, -1, -1, -1]]
+    )
+    assert indexed.count_of(probe).tolist() == [20, 0, 10]
+    assert indexed.count_of(probe).tolist() == lookup.counts(probe).tolist()

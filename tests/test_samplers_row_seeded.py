@@ -250,3 +250,14 @@ def test_suppression_drops_each_excess_from_the_first_records_in_hash_order() ->
         if rec:
             expected.append((int(batch.record_ids[i]), rec))
     assert list(zip(out.record_ids.tolist(), records_of(out), strict=True)) == expected
+
+
+def test_stateless_sampler_never_draws_a_not_allowed_attribute() -> None:
+    table = random_table(seed=8, n_records=200, n_values=[3, 3, 3], empty_prob=0.0, skew=0.0)
+    sampler = KSafeSampler(table.index(), 2, 100)
+    blocked = np.zeros(table.n_attributes, dtype=bool)
+    blocked[[0, 4]] = True
+    seed = np.arange(table.n_attributes)
+    drawn = {sampler.sample_next_attr_from_seed([], seed, blocked, RecordStream(5, i)) for i in range(300)}
+    assert drawn.isdisjoint({0, 4})
+    assert len(drawn) > 3

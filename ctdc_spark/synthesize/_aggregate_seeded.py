@@ -63,6 +63,26 @@ def round_half_away(values: npt.NDArray[np.float64]) -> IntArray:
     return np.where(values - floor >= 0.5, floor + 1, floor).astype(np.int64)
 
 
+def _sorted_isin(values: Int32Array, sorted_set: Int32Array) -> npt.NDArray[np.bool_]:
+    """``np.isin`` for an ascending ``sorted_set``, without its per-call overhead."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    found: npt.NDArray[np.bool_] = sorted_set[pos] == values
+    return found
+
+
+class _SubWeightsMemo:
+    """What :meth:`_AggregateSeeded.step_weights` knows about the record it last weighed."""
+
+    __slots__ = ("candidates", "record", "weights")
+
+    def __init__(self) -> None:
+        self.record: Int32Array | None = None
+        self.candidates: Int32Array = np.zeros(0, dtype=np.int32)
+        self.weights: IntArray = np.zeros((0, 0), dtype=np.int64)
+
+
 class _AggregateSeeded:
     """State of one shard: remaining quota, synthetic counts, and the weight rule."""
 
@@ -101,29 +121,76 @@ class _AggregateSeeded:
             weights = weights - self.synthetic[safe]
         return np.where(found, np.maximum(weights, 0), 0)
 
-    def candidate_weights(self, record: Int32Array, candidates: Int32Array) -> IntArray:
-        """Sampling weight of each candidate for ``record``; 0 marks an ineligible candidate."""
-        m = len(record)
-        if not len(candidates):
-            return np.zeros(0, dtype=np.int64)
-        if m + 1 <= self.length:
-            return self._combination_weights(combinations_with(record, candidates, m + 1))
-        # Longer than L: every new sub-combination of length 1..L must be reported. Shorter ones
-        # are checked first and failing candidates dropped, which prunes most of the work.
-        alive = np.arange(len(candidates))
-        blocks: list[IntArray] = []
-        for length in range(1, self.length + 1):
-            combos = combinations_with(record, candidates[alive], length)
+    def _sub_weights(
+        self, record: Int32Array, candidates: Int32Array, added: int | None
+    ) -> tuple[Int32Array, IntArray]:
+        """Weights of the sub-combinations (length 1..L) each candidate adds to ``record``.
+
+        With ``added`` set, only those that also hold ``added`` (the record's newest attribute)
+        are built. Candidates with an undefined weight are dropped, shorter lengths first, which
+        prunes most of the work.
+
+        Returns:
+            The surviving candidates and their weights, one row each.
+        """
+        if added is None:
+            base, lengths, extra = record, range(1, self.length + 1), None
+        else:
+            base, lengths, extra = record[record != added], range(2, self.length + 1), added
+        alive = candidates
+        blocks: list[IntArray] = [np.zeros((len(alive), 0), dtype=np.int64)]
+        for length in lengths:
+            if not len(alive):
+                break
+            if extra is None:
+                combos = combinations_with(base, alive, length)
+            else:
+                part = combinations_with(base, alive, length - 1)
+                combos = np.sort(np.hstack([part, np.full((len(part), 1), extra, dtype=np.int32)]), axis=1)
             w = self._combination_weights(combos).reshape(len(alive), -1)
             ok = (w > 0).all(axis=1)
             alive = alive[ok]
             blocks = [b[ok] for b in blocks]
             blocks.append(w[ok])
-            if not len(alive):
-                return np.zeros(len(candidates), dtype=np.int64)
-        rows = np.sort(np.hstack(blocks), axis=1).astype(np.float64)
+        return alive, np.hstack(blocks)
+
+    def _percentile_weights(self, weights: IntArray) -> IntArray:
+        return round_half_away(r8_percentile(np.sort(weights, axis=1).astype(np.float64), self.percentile))
+
+    def candidate_weights(self, record: Int32Array, candidates: Int32Array) -> IntArray:
+        """Sampling weight of each candidate for ``record``; 0 marks an ineligible candidate."""
+        if not len(candidates):
+            return np.zeros(0, dtype=np.int64)
+        if len(record) + 1 <= self.length:
+            return self._combination_weights(combinations_with(record, candidates, len(record) + 1))
+        alive, weights = self._sub_weights(record, candidates, None)
         out = np.zeros(len(candidates), dtype=np.int64)
-        out[alive] = round_half_away(r8_percentile(rows, self.percentile))
+        if len(alive):
+            out[np.searchsorted(candidates, alive)] = self._percentile_weights(weights)
+        return out
+
+    def step_weights(self, record: Int32Array, candidates: Int32Array, memo: _SubWeightsMemo) -> IntArray:
+        """:meth:`candidate_weights` for the next step of a growing record, reusing ``memo``.
+
+        Beyond length L a candidate's weights are those of every sub-combination it adds. Those
+        found at earlier steps never change while the record grows (synthetic counts only move for
+        combinations holding the newly added attribute, which they do not hold), so each step only
+        builds the combinations that hold both the candidate and the record's newest attribute.
+        """
+        if not len(candidates) or len(record) + 1 <= self.length:
+            return self.candidate_weights(record, candidates)
+        # Tiny sets: Python is cheaper than a numpy set operation here.
+        added = set(record.tolist()) - set(memo.record.tolist()) if memo.record is not None else set()
+        if memo.record is None or len(added) != 1 or len(record) != len(memo.record) + 1:
+            alive, weights = self._sub_weights(record, candidates, None)
+        else:
+            still = _sorted_isin(memo.candidates, candidates)
+            alive, new = self._sub_weights(record, memo.candidates[still], added.pop())
+            weights = np.hstack([memo.weights[still][_sorted_isin(memo.candidates[still], alive)], new])
+        memo.record, memo.candidates, memo.weights = record, alive, weights
+        out = np.zeros(len(candidates), dtype=np.int64)
+        if len(alive):
+            out[np.searchsorted(candidates, alive)] = self._percentile_weights(weights)
         return out
 
     def _count_synthetic(self, record: Int32Array, attr: int) -> None:
@@ -137,12 +204,13 @@ class _AggregateSeeded:
         """Grow one record until no candidate is eligible."""
         record: list[int] = []
         used = np.zeros(self.n_columns, dtype=bool)
+        memo = _SubWeightsMemo()
         while True:
             candidates = np.flatnonzero((self.available > 0) & ~used[self.attr_column]).astype(np.int32)
             if not len(candidates):
                 break
             rec = np.asarray(record, dtype=np.int32)
-            i = sample_weighted(self.candidate_weights(rec, candidates), stream.random())
+            i = sample_weighted(self.step_weights(rec, candidates, memo), stream.random())
             if i < 0:
                 break
             attr = int(candidates[i])

@@ -15,7 +15,8 @@ Memory. Because each token takes the cheaper representation, the attribute token
 with at most :data:`PAIR_COUNTS_MAX_ATTRIBUTES` attributes the index also keeps the ``A x A``
 co-occurrence counts (``4 A^2`` bytes), which answer every first extension of a record without
 touching rows. :func:`estimate_row_index_bytes` gives the upper bound so a Spark job can refuse,
-with a clear message, an index that would exceed its broadcast budget.
+with a clear message, an index that would exceed its broadcast budget. On first use an executor
+also derives :class:`ColumnCodes` (``n x C`` bytes, never shipped).
 
 Cost model (measured with numpy 2 on one core; the constants only decide between exact methods,
 so they change speed, never results):
@@ -25,12 +26,14 @@ so they change speed, never results):
   form at ~10 ns per id and candidate avoids the per-candidate overhead for small row sets) or for
   a sparse candidate against bitmap rows;
 * sorted-id search: about 50 ns per searched id, for sparse candidates against id rows;
-* gather: about 16 ns per stored attribute of the rows, to count *every* attribute at once from the
-  CSR (``bincount``), which wins when rows are few but candidates are many.
+* gather: about 5 ns per stored attribute of the rows, to count *every* attribute at once from the
+  CSR (``bincount``), which wins when rows are few but candidates are many;
+* code gather: about 3 ns per row and column read through :class:`ColumnCodes`.
 
 Row sets of partial records are bitmaps while they hold at least ``W / 2`` rows (where AND +
-popcount beats bit tests) and sorted ids below; id sets of at most :data:`LOCAL_MAX_ROWS` rows can
-be expanded into a local table whose every later step is a few tiny numpy operations.
+popcount beats bit tests) and sorted ids below. Id sets of at most :data:`LOCAL_MAX_ROWS` rows can
+become a *local table* (:class:`LocalCells` or :class:`LocalCandidates`) whose every later step
+is a few numpy operations on that many rows, with no intersection.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ _NS_BIT_TEST = 2.5
 _NS_PER_CANDIDATE_CALL = 3000.0
 _NS_BIT_TEST_2D = 10.0
 _NS_SORTED_SEARCH = 50.0
-_NS_GATHER = 16.0
+_NS_GATHER = 5.0
+_NS_CODE_GATHER = 3.0  # per row and column read through ColumnCodes
+_LOCAL_STEPS = 3  # typical draws left when a record turns local
 # Above this many (row, candidate) cells the 2-D bit test thrashes the cache; loop per candidate.
 _MAX_2D_CELLS = 16_384
 
@@ -60,11 +65,10 @@ PAIR_COUNTS_MAX_ATTRIBUTES = 4096
 """Keep the ``A x A`` co-occurrence counts only up to this many attributes (64 MiB as int32)."""
 
 LOCAL_MAX_ROWS = 8192
-"""Row sets held as ids (below ``W / 2`` rows) and at most this large may become a local table
-(:meth:`RowIndex.local_table`): building it costs about one candidate count, after which every
-later step of the record is a reduction over a small boolean or id matrix instead of an
-intersection plus a count; such deep partial records are nearly all distinct, so the cache would
-rarely serve them anyway."""
+"""Row sets held as ids (fewer than ``W / 2`` rows) and at most this large may become a local table
+(:meth:`RowIndex.local_table`), after which each later step of the record costs a few
+microseconds per thousand rows instead of an intersection plus a count. Such deep partial records
+are nearly all distinct, so the cache would rarely serve them anyway."""
 
 _ONE = np.uint64(1)
 _LOW6 = np.uint64(63)
@@ -88,7 +92,9 @@ def estimate_row_index_bytes(
         n_columns: Number of columns; ``None`` assumes the worst case of one column per attribute.
 
     Returns:
-        Bytes, an upper bound for an index built with the default ``dense_min_support``.
+        Bytes, an upper bound for an index built with the default ``dense_min_support``. Each
+        executor additionally derives ``n_records * n_columns`` bytes of :class:`ColumnCodes`
+        on first use (twice that with more than 255 values in a column); they are not shipped.
 
     Example:
         >>> estimate_row_index_bytes(1_000_000, 150, 10_000_000, 40) // 2**20
@@ -128,10 +134,7 @@ def _bit_positions(ids: Int32Array) -> tuple[Int32Array, WordArray]:
 
 def _bit_test(bits: WordArray, ids: Int32Array) -> npt.NDArray[np.bool_]:
     """Whether each record id is set in ``bits``."""
-    return _bit_test_at(bits, *_bit_positions(ids))
-
-
-def _bit_test_at(bits: WordArray, word: Int32Array, shift: WordArray) -> npt.NDArray[np.bool_]:
+    word, shift = _bit_positions(ids)
     hits: npt.NDArray[np.bool_] = ((bits[word] >> shift) & _ONE).astype(bool)
     return hits
 
@@ -209,49 +212,85 @@ def _pair_counts(indptr: IntArray, indices: Int32Array, n_attributes: int) -> np
     return out.reshape(n_attributes, n_attributes).astype(np.int32)
 
 
-class LocalCells:
-    """A small row set expanded into a dense ``(rows, columns)`` table of attribute ids (-1 = EMPTY).
+class ColumnCodes:
+    """Every record's value in every column as a small code: ``(records, columns)`` uint8/uint16.
 
-    Built once by gathering the rows' attributes; then counting any attributes and restricting to
-    any token (attribute or EMPTY) are a gather and a comparison over the remaining rows.
+    Code 0 is EMPTY and code ``i + 1`` the i-th attribute (ascending id) of the column. Built once
+    per index on first use (``O(nnz)``) and never shipped: ``n x C`` bytes (40 MB for a million
+    records and 40 columns) on each executor that runs ``unseeded`` or local cells tables.
     """
 
-    __slots__ = ("_alive", "_attr_column", "_cells")
+    __slots__ = ("attr_code", "attr_column", "codes", "column_attrs", "n_attributes")
 
-    def __init__(self, cells: Int32Array, alive: IntArray, attr_column: Int32Array) -> None:
-        """Wrap ``cells`` restricted to rows ``alive``; use :meth:`RowIndex.local_table`."""
-        self._cells = cells
+    def __init__(self, index: RowIndex) -> None:
+        """Build the codes of ``index``'s records."""
+        self.attr_column = index.attr_column
+        self.column_attrs = [index.column_attributes(c) for c in range(index.n_columns)]
+        sizes = np.array([len(a) + 1 for a in self.column_attrs], dtype=np.int64)
+        self.attr_code = np.zeros(index.n_attributes, dtype=np.int64)
+        for attrs in self.column_attrs:
+            self.attr_code[attrs] = np.arange(1, len(attrs) + 1)
+        dtype = np.uint8 if sizes.max(initial=1) <= 256 else np.uint16 if sizes.max() <= 65536 else np.int32
+        # Row-major: a row set's codes are a gather of contiguous rows (8x faster than gathering
+        # per column for counting all columns; as fast for reading one column).
+        self.codes = np.zeros((index.n_records, index.n_columns), dtype=dtype)
+        record_of = np.repeat(np.arange(index.n_records), np.diff(index.indptr))
+        self.codes[record_of, index.attr_column[index.indices]] = self.attr_code[index.indices]
+        self.n_attributes = index.n_attributes
+
+    def token_code(self, tokens: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+        """Column and code of each token (an attribute, or ``A + c`` for EMPTY in column c)."""
+        toks = np.asarray(tokens, dtype=np.int64)
+        is_attr = toks < self.n_attributes
+        safe = np.where(is_attr, toks, 0)
+        column = np.where(is_attr, self.attr_column[safe], toks - self.n_attributes).astype(np.int64)
+        code = np.where(is_attr, self.attr_code[safe], 0).astype(np.int64)
+        return column, code
+
+
+class LocalCells:
+    """A small row set read through :class:`ColumnCodes`: counting one column's values and
+    restricting to any token (attribute or EMPTY) are a gather and a comparison over the set's
+    rows, with no intersection and no cache."""
+
+    __slots__ = ("_alive", "_codes", "_index")
+
+    def __init__(self, index: RowIndex, alive: Int32Array) -> None:
+        """Wrap the sorted record positions ``alive``; use :meth:`RowIndex.local_table`."""
+        self._index = index
+        self._codes = index.column_codes()
         self._alive = alive
-        self._attr_column = attr_column
 
     @property
     def size(self) -> int:
         """Number of rows."""
         return len(self._alive)
 
+    def column_counts(self, column: int) -> IntArray:
+        """Rows per code of ``column``: index 0 counts EMPTY, index ``i + 1`` its i-th attribute."""
+        values = self._codes.codes[self._alive, column]
+        return np.bincount(values, minlength=len(self._codes.column_attrs[column]) + 1)
+
     def count_all(self) -> IntArray:
-        """How many of the rows hold each attribute, ``int64[A]`` (one bincount over the cells)."""
-        every = np.bincount(self._cells[self._alive].ravel() + 1, minlength=len(self._attr_column) + 1)
-        counts: IntArray = every[1:].astype(np.int64)
-        return counts
+        """How many of the rows hold each attribute, ``int64[A]`` (a CSR gather, ~2x codes)."""
+        return self._index.count_all(Rows(len(self._alive), ids=self._alive))
 
     def counts(self, attrs: Int32Array) -> IntArray:
         """How many of the rows hold each attribute of ``attrs``."""
-        if len(attrs) > self._cells.shape[1]:
-            # Many candidates: one bincount over the rows' cells beats comparing per candidate.
+        columns = np.unique(self._codes.attr_column[attrs])
+        if len(columns) > 2:
             return self.count_all()[attrs]
-        hits = self._cells[self._alive[:, None], self._attr_column[attrs][None, :]] == attrs
-        counts: IntArray = np.count_nonzero(hits, axis=0).astype(np.int64)
-        return counts
+        out = np.zeros(len(attrs), dtype=np.int64)
+        for c in columns.tolist():
+            in_column = self._codes.attr_column[attrs] == c
+            out[in_column] = self.column_counts(c)[self._codes.attr_code[attrs[in_column]]]
+        return out
 
     def restrict(self, token: int) -> LocalCells:
         """The rows that hold ``token`` (an attribute, or ``A + c`` for EMPTY in column c)."""
-        n_attributes = len(self._attr_column)
-        if token < n_attributes:
-            keep = self._cells[self._alive, self._attr_column[token]] == token
-        else:
-            keep = self._cells[self._alive, token - n_attributes] < 0
-        return LocalCells(self._cells, self._alive[keep], self._attr_column)
+        columns, codes = self._codes.token_code([token])
+        keep = self._codes.codes[self._alive, int(columns[0])] == codes[0]
+        return LocalCells(self._index, self._alive[keep])
 
 
 class LocalCandidates:
@@ -332,22 +371,31 @@ class RowIndex:
 
     def __init__(self, arrays: Mapping[str, npt.NDArray[np.generic]]) -> None:
         """Wrap already-built arrays; use :meth:`from_csr` or :meth:`from_arrays` instead."""
-        self.indptr: IntArray = np.asarray(arrays["indptr"], dtype=np.int64)
-        self.indices: Int32Array = np.asarray(arrays["indices"], dtype=np.int32)
-        self.attr_column: Int32Array = np.asarray(arrays["attr_column"], dtype=np.int32)
-        self.token_support: IntArray = np.asarray(arrays["support"], dtype=np.int64)
-        self._dense_slot: Int32Array = np.asarray(arrays["dense_slot"], dtype=np.int32)
-        self._bitmaps: WordArray = np.asarray(arrays["bitmaps"], dtype=np.uint64)
-        self._tok_indptr: IntArray = np.asarray(arrays["tok_indptr"], dtype=np.int64)
-        self._tok_rows: Int32Array = np.asarray(arrays["tok_rows"], dtype=np.int32)
-        pairs = np.array(arrays["pair_counts"], dtype=np.int32)
-        pairs.setflags(write=False)  # rows of it are handed out as read-only count vectors
-        self._pairs: npt.NDArray[np.int32] = pairs
-        self._dense_min = int(np.asarray(arrays["dense_min_support"]))
+        # Every array may arrive flat (e.g. from Arrow buffers); the 2-D ones are reshaped from
+        # the sizes implied by the 1-D ones.
+        self.indptr: IntArray = np.asarray(arrays["indptr"], dtype=np.int64).reshape(-1)
+        self.indices: Int32Array = np.asarray(arrays["indices"], dtype=np.int32).reshape(-1)
+        self.attr_column: Int32Array = np.asarray(arrays["attr_column"], dtype=np.int32).reshape(-1)
+        self.token_support: IntArray = np.asarray(arrays["support"], dtype=np.int64).reshape(-1)
+        self._dense_slot: Int32Array = np.asarray(arrays["dense_slot"], dtype=np.int32).reshape(-1)
+        self._tok_indptr: IntArray = np.asarray(arrays["tok_indptr"], dtype=np.int64).reshape(-1)
+        self._tok_rows: Int32Array = np.asarray(arrays["tok_rows"], dtype=np.int32).reshape(-1)
+        self._dense_min = int(np.asarray(arrays["dense_min_support"]).reshape(-1)[0])
         self.n_records = len(self.indptr) - 1
         self.n_attributes = len(self.attr_column)
         self.n_columns = len(self.token_support) - self.n_attributes
         self.n_words = _n_words(self.n_records)
+        bitmaps = np.asarray(arrays["bitmaps"], dtype=np.uint64).reshape(-1)
+        flat_pairs = np.array(arrays["pair_counts"], dtype=np.int32).reshape(-1)
+        if len(bitmaps) % max(1, self.n_words) or len(flat_pairs) not in {0, self.n_attributes**2}:
+            raise ValueError("RowIndex arrays are inconsistent; rebuild them with RowIndex.from_csr")
+        self._bitmaps: WordArray = (
+            bitmaps.reshape(-1, self.n_words) if self.n_words else bitmaps.reshape(0, 0)
+        )
+        n_pairs = self.n_attributes if len(flat_pairs) else 0
+        pairs: npt.NDArray[np.int32] = flat_pairs.reshape(n_pairs, n_pairs)
+        pairs.setflags(write=False)  # rows of it are handed out as read-only count vectors
+        self._pairs = pairs
         # Row sets keep a bitmap while AND + popcount beats bit tests (and always when every token
         # is forced dense, so tests exercise the bitmap paths).
         self._rows_bitmap_min = min(self._dense_min, max(1, self.n_words // 2))
@@ -357,11 +405,10 @@ class RowIndex:
         self._col_indptr = np.concatenate([[0], np.cumsum(col_sizes)]).astype(np.int64)
         self._col_attrs = col_order
         self._all = Rows(self.n_records)
+        self._column_codes: ColumnCodes | None = None
         if not (
             len(self._dense_slot) == len(self.token_support) == len(self._tok_indptr) - 1
-            and self._bitmaps.ndim == 2
-            and self._bitmaps.shape[1] == self.n_words
-            and self._pairs.shape in {(0, 0), (self.n_attributes, self.n_attributes)}
+            and len(self._bitmaps) == int(np.count_nonzero(self._dense_slot >= 0))
         ):
             raise ValueError("RowIndex arrays are inconsistent; rebuild them with RowIndex.from_csr")
 
@@ -458,7 +505,7 @@ class RowIndex:
                 "tok_indptr": tok_indptr,
                 "tok_rows": all_rows[keep],
                 "pair_counts": pairs,
-                "dense_min_support": np.asarray(threshold, dtype=np.int64),
+                "dense_min_support": np.array([threshold], dtype=np.int64),
             }
         )
 
@@ -471,18 +518,23 @@ class RowIndex:
         return cls(arrays)
 
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
-        """The few numpy arrays that fully describe the index (for Arrow/broadcast shipping)."""
+        """The ten flat numpy arrays that fully describe the index (for Arrow/broadcast shipping).
+
+        Every array is 1-D (``bitmaps`` and ``pair_counts`` are flattened row-major), so each can
+        travel as one Arrow column or buffer; :meth:`from_arrays` restores the index without
+        recomputing anything.
+        """
         return {
             "indptr": self.indptr,
             "indices": self.indices,
             "attr_column": self.attr_column,
             "support": self.token_support,
             "dense_slot": self._dense_slot,
-            "bitmaps": self._bitmaps,
+            "bitmaps": self._bitmaps.reshape(-1),
             "tok_indptr": self._tok_indptr,
             "tok_rows": self._tok_rows,
-            "pair_counts": self._pairs,
-            "dense_min_support": np.asarray(self._dense_min, dtype=np.int64),
+            "pair_counts": self._pairs.reshape(-1),
+            "dense_min_support": np.array([self._dense_min], dtype=np.int64),
         }
 
     @property
@@ -589,8 +641,8 @@ class RowIndex:
             rows: The row set (at most ~LOCAL_MAX_ROWS rows).
             attrs: The candidates about to be counted.
             kind: ``"cells"`` or ``"candidates"`` to force the table; ``"auto"`` picks the cheaper
-                to build, which suits callers whose later candidates are a subset of ``attrs``
-                (``unseeded`` moves from column to column and asks for cells).
+                for a few more draws among ``attrs`` (few candidates favour a candidate table,
+                many a cells table; ``unseeded`` moves from column to column and asks for cells).
 
         Returns:
             A :class:`LocalCells` or :class:`LocalCandidates` over the rows.
@@ -598,44 +650,32 @@ class RowIndex:
         ids = self._ids_of(rows)
         m = len(ids)
         if kind == "auto":
-            slots = self._dense_slot[attrs]
-            support = self.token_support[attrs]
-            per_token = np.where(slots >= 0, _NS_BIT_TEST * m, _NS_SORTED_SEARCH * np.minimum(support, m))
-            candidates_cost = float((per_token + _NS_PER_CANDIDATE_CALL).sum())
-            # Cells also give the counts of every attribute (so the cache entry becomes complete and
-            # serves other records), hence they win unless candidates are clearly cheaper.
-            cells_cost = _NS_GATHER * m * self._mean_length
-            kind = "candidates" if 2 * candidates_cost < cells_cost else "cells"
+            # Cells cost nothing to build but every later count gathers one code per row and
+            # column; a candidate table gathers one code per row and candidate up front, then each
+            # count is a cheap boolean reduction. Compare over a typical few more steps.
+            candidates_cost = (_NS_CODE_GATHER + _LOCAL_STEPS) * m * len(attrs)
+            n_cols = min(len(np.unique(self.attr_column[attrs])), self.n_columns)
+            cells_cost = _LOCAL_STEPS * (_NS_CODE_GATHER * m + _NS_PER_CANDIDATE_CALL) * n_cols
+            kind = "candidates" if candidates_cost < cells_cost else "cells"
         if kind == "candidates":
             tokens = np.unique(attrs)
             return LocalCandidates(self, ids, tokens, self.membership(ids, tokens))
-        starts = self.indptr[ids]
-        lengths = self.indptr[ids.astype(np.int64) + 1] - starts
-        found = self.indices[_ranges(starts, lengths)]
-        cells = np.full((m, self.n_columns), -1, dtype=np.int32)
-        cells[np.repeat(np.arange(m), lengths), self.attr_column[found]] = found
-        return LocalCells(cells, np.arange(m, dtype=np.int64), self.attr_column)
+        return LocalCells(self, ids)
+
+    def column_codes(self) -> ColumnCodes:
+        """The records' per-column codes, built on first use (see :class:`ColumnCodes`)."""
+        if self._column_codes is None:
+            self._column_codes = ColumnCodes(self)
+        return self._column_codes
 
     def membership(self, ids: Int32Array, tokens: Int32Array) -> npt.NDArray[np.bool_]:
-        """Whether each row of ``ids`` (sorted) holds each token, ``bool[len(ids), len(tokens)]``."""
-        out = np.zeros((len(ids), len(tokens)), dtype=bool)
-        if len(ids) == 0:
-            return out
-        word, shift = _bit_positions(ids)
-        for j, token in enumerate(tokens.tolist()):
-            tok = self.token_rows(token)
-            if tok.bits is not None:
-                out[:, j] = _bit_test_at(tok.bits, word, shift)
-                continue
-            assert tok.ids is not None
-            if len(tok.ids) == 0:
-                continue
-            if len(tok.ids) >= len(ids):
-                pos = np.minimum(np.searchsorted(tok.ids, ids), len(tok.ids) - 1)
-                out[:, j] = tok.ids[pos] == ids
-            else:
-                pos = np.minimum(np.searchsorted(ids, tok.ids), len(ids) - 1)
-                out[pos[ids[pos] == tok.ids], j] = True
+        """Whether each row of ``ids`` holds each token, ``bool[len(ids), len(tokens)]``.
+
+        Reads the rows' codes (one gather per token), whatever the token's storage.
+        """
+        codes = self.column_codes()
+        column, code = codes.token_code(tokens)
+        out: npt.NDArray[np.bool_] = codes.codes[ids[:, None], column[None, :]] == code[None, :]
         return out
 
     def _ids_of(self, rows: Rows) -> Int32Array:

@@ -194,15 +194,16 @@ def consolidate(
         raise ValueError("available needs one non-negative count per attribute")
     if np.any((avail > 0) & (index.support < sampler.k)):
         raise ValueError("an available attribute has support below k and can never be placed")
+    remaining = int(avail.sum())
     shard_record_ids(shard_id, 0)  # validates the shard id before any work
+    # Every record places at least one attribute, so this also bounds the shard's record ids.
+    if remaining > 2**SHARD_ID_BITS:
+        raise ValueError("a consolidation shard may place at most 2**32 attributes; use more shards")
     attr_column = index.attr_column
     control = _Oversampling(oversampling) if oversampling is not None else None
     max_tries = oversampling.tries if oversampling is not None else 1
-    remaining = int(avail.sum())
     records: list[list[int]] = []
     while remaining > 0:
-        if len(records) >= 2**SHARD_ID_BITS:
-            raise ValueError("a consolidation shard may build at most 2**32 records")
         stream = RecordStream(key, shard_record_id(shard_id, len(records)))
         partial = sampler.start()
         candidates = np.flatnonzero(avail > 0).astype(np.int32)

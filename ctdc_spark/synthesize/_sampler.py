@@ -35,6 +35,10 @@ DEFAULT_CACHE_MAX_BYTES = 256 * 2**20
 """Default byte budget of one cache: small next to an executor's memory, large enough to hold the
 counts of tens of thousands of partial records for a few hundred attributes."""
 
+# A local cells table over this few (rows x columns) also fills every count of its cache entry
+# (one small CSR gather), so other records reaching the same partial record hit the cache.
+_FILL_ALL_CELLS = 65_536
+
 # Rough Python overhead of one cache entry (object, key tuple, dict slot), charged to the budget.
 _ENTRY_OVERHEAD_BYTES = 200
 
@@ -218,8 +222,11 @@ class PartialCache:
                     entry.counts[need] = self.index.count_each(rows, need)
                 return entry.counts[attrs].astype(np.int64)
             partial.local = self.index.local_table(rows, attrs, kind=self._local_kind)
-        if isinstance(partial.local, LocalCells):
-            entry.counts[:] = partial.local.count_all()  # cheap from cells; serves later visits
+        if (
+            isinstance(partial.local, LocalCells)
+            and partial.local.size * self.index.n_columns <= _FILL_ALL_CELLS
+        ):
+            entry.counts[:] = partial.local.count_all()  # cheap from few cells; serves later visits
         else:
             entry.counts[need] = partial.local.counts(need)
         return entry.counts[attrs].astype(np.int64)

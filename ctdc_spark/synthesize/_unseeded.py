@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from ctdc_spark._random import RecordStream
 from ctdc_spark.synthesize._batch import SyntheticBatch
-from ctdc_spark.synthesize._row_index import LOCAL_MAX_ROWS, RowIndex
+from ctdc_spark.synthesize._row_index import LOCAL_MAX_ROWS, IntArray, LocalCells, RowIndex
 from ctdc_spark.synthesize._sampler import DEFAULT_CACHE_MAX_BYTES, PartialCache, sample_weighted
 
 
@@ -59,21 +59,65 @@ def unseeded(
     for record_id in ids.tolist():
         stream = RecordStream(key, record_id)
         partial = cache.start()
-        for c in stream.shuffled(index.n_columns):
+        order = stream.shuffled(index.n_columns)
+        tail: list[int] = []
+        for step, c in enumerate(order):
             if partial.size == 0:
                 break  # no rows left: every later column would draw nothing (SDS skips them)
+            if isinstance(partial.local, LocalCells):
+                # Few rows left: these deep partial records are all distinct, so finish the record
+                # on the rows' cells directly instead of going through the cache.
+                tail = _finish_locally(partial.local, order[step:], index, k, stream)
+                break
             values = columns[c]
             counts = cache.counts(partial, values)
-            frequent = counts >= k
-            # Records hold at most one value per column, so the truly empty rows are the rest.
-            truly_empty = partial.size - int(counts.sum())
-            pool = truly_empty + int(counts[~frequent].sum())
-            weights = np.concatenate([[pool], counts[frequent]])
-            # The weights sum to partial.size > 0, so a value or EMPTY is always drawn.
-            i = sample_weighted(weights, stream.random())
-            if i == 0:
+            i, truly_empty = _draw_value(counts, partial.size, k, stream.random())
+            if i < 0:
                 cache.extend(partial, index.empty_token(c), truly_empty)
             else:
-                cache.extend(partial, int(values[frequent][i - 1]), int(counts[frequent][i - 1]))
-        records.append([t for t in partial.tokens if t < n_attributes])
+                cache.extend(partial, int(values[i]), int(counts[i]))
+        records.append(sorted([t for t in partial.tokens if t < n_attributes] + tail))
     return SyntheticBatch.from_records(records, ids)
+
+
+def _draw_value(counts: IntArray, size: int, k: int, u: float) -> tuple[int, int]:
+    """Draw one column's value for a record whose rows number ``size`` (SPEC.md 4.2).
+
+    Args:
+        counts: Rows holding each of the column's values (ascending ids).
+        size: Rows of the record so far (> 0).
+        k: The privacy resolution.
+        u: The uniform number of this draw.
+
+    Returns:
+        ``(index into counts, or -1 for EMPTY; number of truly empty rows)``.
+    """
+    frequent = np.flatnonzero(counts >= k)
+    # Records hold at most one value per column, so the truly empty rows are the rest; rare
+    # values are folded into EMPTY's weight. The weights sum to size > 0, so something is drawn.
+    truly_empty = size - int(counts.sum())
+    pool = size - int(counts[frequent].sum())
+    i = sample_weighted(np.concatenate([[pool], counts[frequent]]), u)
+    return (int(frequent[i - 1]) if i > 0 else -1), truly_empty
+
+
+def _finish_locally(
+    local: LocalCells, order: list[int], index: RowIndex, k: int, stream: RecordStream
+) -> list[int]:
+    """Draw the remaining columns on the record's local table, bypassing the cache.
+
+    Same draws as the cached path: the counts are those of the same rows.
+    """
+    chosen: list[int] = []
+    for c in order:
+        if local.size == 0:
+            break
+        counts = local.column_counts(c)[1:]
+        i, _ = _draw_value(counts, local.size, k, stream.random())
+        if i < 0:
+            local = local.restrict(index.empty_token(c))
+        else:
+            attr = int(index.column_attributes(c)[i])
+            chosen.append(attr)
+            local = local.restrict(attr)
+    return chosen
