@@ -119,7 +119,7 @@ class SynthesisConfig:
     long_format: bool = False
     cache_max_size: int = 100_000
     max_broadcast_mb: int = 512
-    consolidation_shard_size: int = 20_000
+    consolidation_shard_size: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -130,15 +130,36 @@ class CombinationLookup:
     def __len__(self) -> int:
         return len(self._counts)
 
+    @property
+    def table_counts(self) -> npt.NDArray[np.int64]:
+        """The counts in table order: ``table_counts[positions(...)]`` for found combinations."""
+        return self._counts
+
+    def positions_of_keys(self, words: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Position of each packed key ``(n, n_words)`` in the table; -1 where absent."""
+        words = np.asarray(words, dtype=np.int64).reshape(-1, self.layout.n_words)
+        if len(self._counts) == 0 or len(words) == 0:
+            return np.full(len(words), -1, dtype=np.int64)
+        table: npt.NDArray[np.generic]
+        probe: npt.NDArray[np.generic]
+        if self.layout.n_words == 1:
+            # One-word keys (up to 7 slots of 9 bits): an int64 search, much faster than bytes.
+            table, probe = self._words[:, 0], words[:, 0]
+        else:
+            table, probe = self._void, self._as_void(words)
+        pos = np.minimum(np.searchsorted(table, probe), len(table) - 1)
+        return np.where(table[pos] == probe, pos, -1).astype(np.int64)
+
+    def positions(self, combos: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """Position of each sorted combination ``(n, l)`` (``-1`` padded) in the table; -1 where absent."""
+        return self.positions_of_keys(self.layout.pack(combos))
+
     def counts_of_keys(self, words: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Counts of packed keys ``(n, n_words)``; 0 where absent."""
-        if len(self._counts) == 0:
-            return np.zeros(len(words), dtype=np.int64)
-        probe = self._as_void(np.asarray(words, dtype=np.int64).reshape(-1, self.layout.n_words))
-        pos = np.searchsorted(self._void, probe)
-        pos_c = np.minimum(pos, len(self._void) - 1)
-        found = self._void[pos_c] == probe
-        return np.where(found, self._counts[pos_c], 0)
+        pos = self.positions_of_keys(words)
+        if not len(self._counts):
+            return np.zeros(len(pos), dtype=np.int64)
+        return np.where(pos >= 0, self._counts[np.maximum(pos, 0)], 0)
 
     def counts(self, combos: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
         """Counts of sorted combinations ``(n, l)`` (``-1`` padded); 0 where absent."""

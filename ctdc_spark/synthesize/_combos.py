@@ -26,14 +26,8 @@ class IndexedLookup:
     def __init__(self, lookup: CombinationLookup, count_scale: float | None = None) -> None:
         """Wrap ``lookup``; positions index :attr:`counts`."""
         self.layout = lookup.layout
-        # CombinationLookup exposes counts by key but not positions; its sorted key table and the
-        # counts in the same order are read here, in one place (a public ``positions`` method on
-        # CombinationLookup would remove this). One-word keys (the usual case: up to 7 slots of
-        # 9 bits) are searched as int64, several times faster than the byte-wise void compare.
-        self._words = lookup._words
-        self._void = lookup._void
-        self._as_void = lookup._as_void
-        counts = np.asarray(lookup._counts, dtype=np.int64)
+        self._lookup = lookup
+        counts = np.asarray(lookup.table_counts, dtype=np.int64)
         if count_scale is not None:
             if not count_scale > 0:
                 raise ValueError("count_scale must be > 0")
@@ -45,24 +39,12 @@ class IndexedLookup:
 
     def positions(self, combos: npt.NDArray[np.integer]) -> IntArray:
         """Positions of sorted combinations ``(n, l)`` in :attr:`counts`; -1 where absent."""
-        if len(self.counts) == 0 or len(combos) == 0:
-            return np.full(len(combos), -1, dtype=np.int64)
-        words = self.layout.pack(combos)
-        if self.layout.n_words == 1:
-            return _search(self._words[:, 0], words[:, 0])
-        return _search(self._void, self._as_void(words))
+        return self._lookup.positions(combos)
 
     def count_of(self, combos: npt.NDArray[np.integer]) -> IntArray:
         """(Scaled) counts of sorted combinations ``(n, l)``; 0 where absent."""
         pos = self.positions(combos)
         return np.where(pos >= 0, self.counts[np.maximum(pos, 0)], 0)
-
-
-def _search(table: npt.NDArray[np.generic], probe: npt.NDArray[np.generic]) -> IntArray:
-    """Position of each probe in the sorted ``table``; -1 where absent."""
-    pos = np.minimum(np.searchsorted(table, probe), len(table) - 1)
-    found: IntArray = np.where(table[pos] == probe, pos, -1).astype(np.int64)
-    return found
 
 
 def combinations_with(record: Int32Array, attrs: Int32Array, length: int) -> Int32Array:
