@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import secrets
@@ -20,6 +22,12 @@ class RunContext:
     cfg: JobConfig
     run_id: str
     input_fingerprint: str
+
+    @functools.cached_property
+    def signature(self) -> str:
+        """Short hash of what this run's results depend on: the input and the config."""
+        text = f"{self.input_fingerprint}:{self.cfg.config_hash()}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def root(self) -> str:

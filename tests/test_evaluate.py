@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -94,7 +95,9 @@ def write_synthetic(spark: SparkSession, root: Path, run_id: str, rows: Sequence
         [(run_id, i, sorted(dictionary[a] for a in row)) for i, row in enumerate(rows)],
         SYNTHETIC_RECORDS.schema,
     )
-    delta_io.write_run_table(frame, SYNTHETIC_RECORDS, root=str(root), run_id=run_id, stage="test")
+    delta_io.write_run_table(
+        frame, SYNTHETIC_RECORDS, root=str(root), run_id=run_id, signature=uuid.uuid4().hex, stage="test"
+    )
     return frame
 
 
@@ -136,7 +139,12 @@ def copy_run(
         if spec is SENSITIVE_AGGREGATES and sensitive is not None:
             rows = sensitive
         delta_io.write_run_table(
-            rows.withColumn("run_id", F.lit(target)), spec, root=str(root), run_id=target, stage="test"
+            rows.withColumn("run_id", F.lit(target)),
+            spec,
+            root=str(root),
+            run_id=target,
+            signature=uuid.uuid4().hex,
+            stage="test",
         )
 
 

@@ -166,6 +166,7 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
             SENSITIVE_AGGREGATES,
             root=ctx.root,
             run_id=ctx.run_id,
+            signature=ctx.signature,
             stage="aggregate",
         )
     finally:
@@ -190,7 +191,7 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
         result.privacy.update(manifest_privacy(release))
         result.outputs.append(str(update_metadata(ctx.staging_dir, "privacy", metadata_privacy(release))))
     result.delta_versions["reportable_aggregates"] = delta_io.write_run_table(
-        reportable, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id, stage="aggregate"
+        reportable, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
     )
     reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
     for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):
@@ -257,7 +258,7 @@ def _write_risk(
         RISK_BY_LENGTH.schema,
     )
     result.delta_versions["risk_by_length"] = delta_io.write_run_table(
-        risk_df, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id, stage="aggregate"
+        risk_df, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
     )
     analysis = records_analysis(rows, n_records=prepared.n_records, resolution=k)
     private = ctx.private_dir

@@ -369,7 +369,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
     )
     result.delta_versions[EVALUATION_METRICS.name] = delta_io.write_run_table(
-        table, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, stage="evaluate"
+        table, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="evaluate"
     )
     # Public files last: they exist only once everything else succeeded.
     result.outputs += _release_synthetic_exports(ctx)

@@ -107,6 +107,7 @@ def write_run_table(
     *,
     root: str,
     run_id: str,
+    signature: str,
     stage: str,
     txn_version: int = 1,
     partition_values: Mapping[str, int] | None = None,
@@ -118,6 +119,10 @@ def write_run_table(
         spec: Target table.
         root: ``output.root``.
         run_id: The run whose partition is replaced.
+        signature: What the run's content depends on (input fingerprint and config hash, see
+            :attr:`ctdc_spark.stage.RunContext.signature`); part of the Delta ``txnAppId``, so a
+            write of the same run id with different content is never mistaken for a retry (Delta
+            silently skips a retry, RELIABILITY.md 0.4).
         stage: Stage name, recorded in the commit metadata.
         txn_version: Delta ``txnVersion`` for this run's app id; a retry with the same value (or a
             smaller one) is a no-op. Increase it when a stage legitimately writes the same table
@@ -132,7 +137,7 @@ def write_run_table(
     spark = df.sparkSession
     path = table_path(root, spec.name)
     metadata = json.dumps({"run_id": run_id, "stage": stage, "table": spec.name}, sort_keys=True)
-    app_id = f"ctdc-spark/{spec.name}/{run_id}"
+    app_id = f"ctdc-spark/{spec.name}/{run_id}/{signature}"
     predicate = f"run_id = '{_quote(run_id)}'" + "".join(
         f" AND {name} = {int(value)}" for name, value in sorted((partition_values or {}).items())
     )

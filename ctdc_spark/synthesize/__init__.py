@@ -203,6 +203,7 @@ def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
             SYNTHETIC_RECORDS,
             root=ctx.root,
             run_id=ctx.run_id,
+            signature=ctx.signature,
             stage="synthesize",
         )
     finally:
