@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import re
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -127,6 +128,9 @@ def copy_run(
     sensitive: DataFrame | None = None,
 ) -> None:
     """Copy a run's inputs of the evaluate stage under another run id (optionally other SEN rows)."""
+    published = root / "staging" / target / "reportable_aggregates.tsv"
+    published.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / "staging" / source / "reportable_aggregates.tsv", published)
     for spec in (
         RECORDS,
         ATTRIBUTES,

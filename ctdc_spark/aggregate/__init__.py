@@ -191,7 +191,12 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
         result.privacy.update(manifest_privacy(release))
         result.outputs.append(str(update_metadata(ctx.staging_dir, "privacy", metadata_privacy(release))))
     result.delta_versions["reportable_aggregates"] = delta_io.write_run_table(
-        reportable, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
+        reportable,
+        REPORTABLE_AGGREGATES,
+        root=ctx.root,
+        run_id=ctx.run_id,
+        signature=ctx.signature,
+        stage="aggregate",
     )
     reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
     for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):

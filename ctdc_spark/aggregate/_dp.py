@@ -503,7 +503,9 @@ def _record_budget(
     row = spark.createDataFrame(
         [(ctx.run_id, dataset_id, params.epsilon, params.delta, mechanism)], PRIVACY_LEDGER.schema
     )
-    delta_io.write_run_table(row, PRIVACY_LEDGER, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate")
+    delta_io.write_run_table(
+        row, PRIVACY_LEDGER, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
+    )
     totals = (
         delta_io.read_table(spark, PRIVACY_LEDGER, root=ctx.root)
         .where(F.col("dataset_id") == F.lit(dataset_id))

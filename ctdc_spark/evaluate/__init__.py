@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark.aggregate import PreparedRun, load_prepared, sensitive_counts
 from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions
-from ctdc_spark.aggregate._export import with_selections, write_aggregates_tsv
+from ctdc_spark.aggregate._export import published_record_count, with_selections, write_aggregates_tsv
 from ctdc_spark.aggregate._risk import RecordsAnalysis, RiskByLength, records_analysis, risk_by_length
 from ctdc_spark.errors import StageFailedError, VerificationError
 from ctdc_spark.evaluate._compare import (
@@ -60,7 +60,13 @@ from ctdc_spark.evaluate._metrics import (
 from ctdc_spark.evaluate._outputs import RunFacts, metric_rows, private_evaluation, public_evaluation
 from ctdc_spark.evaluate._rare import rare_members
 from ctdc_spark.evaluate._report import render_report
-from ctdc_spark.evaluate._verify import Verification, verify_k_synthetic, verify_reportable_combinations
+from ctdc_spark.evaluate._verify import (
+    DP_AGGREGATES,
+    K_ANONYMOUS_COMBINATIONS,
+    Verification,
+    verify_k_synthetic,
+    verify_reportable_combinations,
+)
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.exports import write_sorted_lines
 from ctdc_spark.io.files import atomic_text_writer, update_metadata, write_json, write_lines
@@ -178,8 +184,12 @@ def _verify_guarantee(
             resolution=k,
             max_length=prepared.max_length,
             partitions=partitions,
+            kind=DP_AGGREGATES if cfg.privacy.dp is not None else K_ANONYMOUS_COMBINATIONS,
         )
-        violation = f"have a combination of at most {prepared.max_length} attributes shared by"
+        violation = (
+            f"have a combination of at most {prepared.max_length} attributes that is not among the "
+            "published aggregates"
+        )
     else:
         verification = verify_k_synthetic(
             synthetic,
@@ -190,13 +200,14 @@ def _verify_guarantee(
             max_broadcast_mb=cfg.synthesis.max_broadcast_mb,
             partitions=partitions,
         )
-        violation = "have a full attribute combination shared by"
+        violation = (
+            f"have a full attribute combination shared by fewer than k = {k} records of the sensitive data"
+        )
     if not verification.passed:
         raise VerificationError(
             f"privacy verification ({verification.kind}) failed: {verification.violating_records} of "
-            f"{verification.checked_records} synthetic records {violation} fewer than k = {k} records of "
-            "the sensitive data. Nothing was published; rerun the synthesize stage and report this as a "
-            "bug if it persists."
+            f"{verification.checked_records} synthetic records {violation}. Nothing was published; rerun "
+            "the synthesize stage and report this as a bug if it persists."
         )
     log.info(
         "guarantee verified (%s) for %d synthetic records", verification.kind, verification.checked_records
@@ -321,6 +332,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             privacy_mode="differential-privacy" if cfg.privacy.dp is not None else "k-anonymity",
             sensitive_records=prepared.n_records,
             synthetic_records=n_synthetic,
+            published_record_count=published_record_count(ctx.staging_dir / "reportable_aggregates.tsv"),
         )
 
         private = ctx.private_dir

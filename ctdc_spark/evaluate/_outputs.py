@@ -46,11 +46,8 @@ class RunFacts:
     privacy_mode: str
     sensitive_records: int
     synthetic_records: int
-
-    @property
-    def protected_records(self) -> int:
-        """The published (rounded down) number of sensitive records."""
-        return (self.sensitive_records // self.resolution) * self.resolution
+    published_record_count: int
+    """The record count as the reportable aggregates publish it (floor(n/k)k, or the DP count)."""
 
     def public(self) -> dict[str, Any]:
         """Public parameters (the sensitive record count rounded down like every published count).
@@ -63,7 +60,7 @@ class RunFacts:
             "L": self.max_length,
             "synthesis_mode": self.synthesis_mode,
             "privacy_mode": self.privacy_mode,
-            "reportable_record_count": self.protected_records,
+            "reportable_record_count": self.published_record_count,
             "synthetic_records": self.synthetic_records,
         }
 

@@ -52,7 +52,14 @@ def public_statements(
         stats: The public ``stats`` object.
         synthetic_records: Number of synthetic records.
     """
-    if guarantee == "k-synthetic":
+    dp = guarantee == "dp-aggregates"
+    if dp:
+        synthetic_privacy = (
+            "The synthetic records were generated from the differentially private official counts "
+            "alone, never from the original records, so they carry the same protection. Every "
+            f"combination of up to {max_length} characteristics in them is among the official counts."
+        )
+    elif guarantee == "k-synthetic":
         synthetic_privacy = (
             "The synthetic records are generated, not copied. Every combination of characteristics in "
             f"them is shared by at least {k} people in the original data, so no synthetic record "
@@ -68,14 +75,27 @@ def public_statements(
     first = next((r for r in stats["by_length"] if r["length"] == 1), None)
     overall = stats["overall"]
     mpe = overall["mean_proportional_error"]
-    return [
-        Statement(
+    if dp:
+        official_privacy = Statement(
+            "official_privacy",
+            "Official counts are differentially private",
+            "Calibrated random noise was added to every official count, and counts that were small after "
+            "noise were withheld, so the release reveals almost nothing about whether any one person's "
+            f"record was in the data. Combinations of more than {max_length} characteristics are not "
+            "published.",
+        )
+        rounding = "Official counts themselves carry random noise."
+    else:
+        official_privacy = Statement(
             "official_privacy",
             "No small groups are published",
             f"Every official count describes at least {k} people and is rounded down to a multiple "
             f"of {k}. Groups smaller than {k} and combinations of more than {max_length} "
             "characteristics are not published.",
-        ),
+        )
+        rounding = f"Official counts are themselves rounded down by up to {k - 1}."
+    return [
+        official_privacy,
         Statement("synthetic_privacy", "No synthetic record is a real person", synthetic_privacy),
         Statement(
             "synthetic_accuracy",
@@ -84,7 +104,7 @@ def public_statements(
             f"{_num(first['mean_abs_error'] if first else None)} on average for single characteristics "
             f"and by {_num(overall['mean_abs_error'])} for combinations of up to {max_length} "
             f"characteristics ({_num(None if mpe is None else 100 * mpe, 0)}% of the official count "
-            f"on average). Official counts are themselves rounded down by up to {k - 1}.",
+            f"on average). {rounding}",
         ),
         Statement(
             "synthetic_coverage",
@@ -92,8 +112,13 @@ def public_statements(
             f"{_num(overall['coverage_pct'])}% of the official combinations of up to {max_length} "
             "characteristics also appear in the synthetic records. "
             f"{_num(overall['not_in_official_pct'])}% of the combinations found in the synthetic "
-            f"records are not among the official counts: they describe fewer than {k} people, or "
-            "none, so counts based on them are not reliable.",
+            "records are not among the official counts: "
+            + (
+                "they were withheld or do not exist"
+                if dp
+                else f"they describe fewer than {k} people, or none"
+            )
+            + ", so counts based on them are not reliable.",
         ),
     ]
 

@@ -41,6 +41,9 @@ _BLOCK_BYTES = 32 << 20
 
 K_SYNTHETIC = "k-synthetic"
 K_ANONYMOUS_COMBINATIONS = "k-anonymous-combinations"
+DP_AGGREGATES = "dp-aggregates"
+"""Synthesis from differentially private aggregates: the DP guarantee carries over (post-processing);
+what is checked is that no synthetic combination of length <= L lies outside the DP aggregates."""
 
 
 def bitmap_words(records: DataFrame) -> DataFrame:
@@ -158,6 +161,12 @@ class Verification:
 
     def statement(self) -> str:
         """The guarantee in plain language."""
+        if self.kind == DP_AGGREGATES:
+            return (
+                "the synthetic dataset was generated only from the differentially private aggregates, "
+                f"and every combination of at most {self.max_length} attributes in it is among them; it "
+                "therefore keeps their differential-privacy guarantee"
+            )
         if self.kind == K_SYNTHETIC:
             return (
                 "every combination of attributes in this synthetic dataset describes a group of at least "
@@ -177,17 +186,21 @@ class Verification:
         """
         section: dict[str, Any] = {
             "type": self.kind,
-            "k": self.resolution,
-            "minimum_support": None
-            if self.minimum_support is None
-            else (self.minimum_support // self.resolution) * self.resolution,
-            "minimum_support_rounding": f"rounded down to a multiple of k = {self.resolution}",
             "verified": self.passed,
             "statement": self.statement(),
             "checked_records": self.checked_records,
         }
-        if self.kind == K_ANONYMOUS_COMBINATIONS:
+        if self.kind != K_SYNTHETIC:
             section["max_combination_length"] = self.max_length
+        if self.kind != DP_AGGREGATES:
+            # Under DP no count derived from the exact data is published, not even rounded.
+            section["k"] = self.resolution
+            section["minimum_support"] = (
+                None
+                if self.minimum_support is None
+                else (self.minimum_support // self.resolution) * self.resolution
+            )
+            section["minimum_support_rounding"] = f"rounded down to a multiple of k = {self.resolution}"
         return section
 
     def private_section(self) -> dict[str, Any]:
@@ -261,6 +274,7 @@ def verify_reportable_combinations(
     resolution: int,
     max_length: int,
     partitions: int,
+    kind: str = K_ANONYMOUS_COMBINATIONS,
 ) -> Verification:
     """Check that every synthetic combination of length <= L is a reportable combination.
 
@@ -275,6 +289,7 @@ def verify_reportable_combinations(
         resolution: k.
         max_length: L.
         partitions: Tasks.
+        kind: :data:`K_ANONYMOUS_COMBINATIONS`, or :data:`DP_AGGREGATES` for DP aggregates.
 
     Returns:
         The outcome, with ``minimum_support`` None.
@@ -287,7 +302,7 @@ def verify_reportable_combinations(
     )
     checked = synthetic.where(F.size("attrs") > 0).count()
     return Verification(
-        kind=K_ANONYMOUS_COMBINATIONS,
+        kind=kind,
         resolution=resolution,
         max_length=max_length,
         checked_records=checked,

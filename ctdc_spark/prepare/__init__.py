@@ -233,7 +233,9 @@ def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
         for spec, df in written:
             if df is None:
                 continue
-            version = delta_io.write_run_table(df, spec, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="prepare")
+            version = delta_io.write_run_table(
+                df, spec, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="prepare"
+            )
             result.delta_versions[spec.name] = version
             result.outputs.append(delta_io.table_path(ctx.root, spec.name))
         for spec in (RECORDS, ATTRIBUTES, REJECTED):

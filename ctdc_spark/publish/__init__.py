@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark import __version__
 from ctdc_spark.aggregate import effective_length
+from ctdc_spark.aggregate._export import published_record_count
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import sha256_file, update_metadata
@@ -177,7 +178,7 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
     metadata_path = ctx.staging_dir / "metadata.json"
     metadata = json.loads(metadata_path.read_text(encoding="utf-8")) if metadata_path.exists() else {}
-    record_count = int(metadata.get("parameters", {}).get("reportable_record_count", 0)) or _protected_n(ctx)
+    record_count = published_record_count(ctx.staging_dir / "reportable_aggregates.tsv")
     dp = cfg.privacy.dp
     public_attributes = {v["attribute"] for c in columns for v in c["values"]}
     groups = [
@@ -231,13 +232,6 @@ def build_payload(spark: SparkSession, ctx: RunContext, *, release_date: str) ->
         "stats": evaluation.get("stats") or dict(EMPTY_STATS),
         "downloads": _downloads(ctx.staging_dir),
     }
-
-
-def _protected_n(ctx: RunContext) -> int:
-    tsv = ctx.staging_dir / "reportable_aggregates.tsv"
-    with tsv.open(encoding="utf-8") as handle:
-        handle.readline()
-        return int(handle.readline().split("\t")[1])
 
 
 def _release_date(ctx: RunContext) -> str:
