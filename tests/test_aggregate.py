@@ -250,3 +250,17 @@ def test_rerun_gives_byte_identical_exports(spark: SparkSession, tmp_path: Path)
             ]
         )
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.spark
+def test_multiword_keys_on_spark(spark: SparkSession) -> None:
+    # A dictionary of 2^21 attribute ids needs 22 bits per id: with L = 4 the keys take two words,
+    # which exercises the multi-word shuffle key and its decoding back to arrays.
+    records = [[1, 5, 2**21 - 1, 700_000], [1, 5, 700_000], [5, 2**21 - 1], [1, 5, 2**21 - 1, 700_000]]
+    prepared = _prepared(spark, records, 4, 2)
+    prepared = PreparedRun(
+        prepared.records, prepared.records, len(records), 2**21, 4, 2, n_columns=prepared.n_columns
+    )
+    assert prepared.layout.n_words == 2
+    counted = sensitive_counts(prepared, resolution=1, apriori_pruning=False, persisted=[])
+    assert _as_counter(counted) == dict(brute_force(records, 4))

@@ -255,3 +255,25 @@ def test_nist_unknown_and_bins(spark: SparkSession, shared_data: Path, tmp_path:
     assert values["POVPIP"] <= {"<100", "[100,200)", "[200,400)", ">=400"}
     assert all("N" not in v for v in values.values())  # the unknown marker is never an attribute
     assert len(values["INDP"]) > 200  # categorical columns are untouched
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_parquet_and_delta_inputs_prepare_like_csv(
+    spark: SparkSession, shared_data: Path, tmp_path: Path, fmt: str
+) -> None:
+    source = shared_data / "sds_test_resources/test_data_block.csv"
+    frame = spark.read.option("header", "true").csv(str(source))
+    # Positional names: Spark would rename the reserved characters away in Parquet/Delta columns.
+    frame = frame.toDF(*[f"col{i}" for i in range(len(frame.columns))])
+    path = tmp_path / f"input.{fmt}"
+    frame.coalesce(1).write.format(fmt).save(str(path))
+    csv_root = tmp_path / "csv"
+    run_stages(spark, job_config(source, csv_root), ["prepare"])
+    run_stages(spark, job_config(path, tmp_path / fmt, f"input.format={fmt}"), ["prepare"])
+    strip = F.transform("attrs", lambda a: F.regexp_replace(a, "^[^:]+:", ""))
+    assert_df_equality(
+        records_as_strings(spark, tmp_path / fmt).select("record_id", F.sort_array(strip).alias("v")),
+        records_as_strings(spark, csv_root).select("record_id", F.sort_array(strip).alias("v")),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

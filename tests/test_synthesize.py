@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from ctdc_spark.errors import ConfigError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.schemas import ATTRIBUTES, RECORDS, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext
@@ -234,3 +235,33 @@ def test_split_quota_adds_up_exactly() -> None:
         quotas = split_quota(available, shards)
         assert quotas.shape == (shards, 5) and (quotas.sum(axis=0) == available).all()
         assert (quotas.max(axis=0) - quotas.min(axis=0) <= 1).all()
+
+
+def test_row_index_over_budget_fails_early_naming_the_setting(spark: SparkSession, ctdc_small: Path) -> None:
+    root = ctdc_small.parent / "out"
+    records = delta_io.read_run_table(spark, RECORDS, root=str(root), run_id="test")
+    with pytest.raises(ConfigError, match=r"about \d+ MB, above synthesis\.max_broadcast_mb=1;"):
+        build_row_index(
+            records,
+            n_records=10_000_000,  # as if the table were far larger: the estimate alone decides
+            n_attributes=500,
+            nnz=120_000_000,
+            attr_column=np.arange(500, dtype=np.int32),
+            max_broadcast_mb=1,
+        )
+
+
+def test_null_seed_is_a_private_secret_reused_on_rerun(spark: SparkSession, example: Path) -> None:
+    root = example.parent / "out"
+    secrets_file = root / "private/test/run_secrets.json"
+    secrets_file.unlink(missing_ok=True)
+    first = _synthesize(spark, example, "privacy.resolution=2")
+    assert secrets_file.exists() and secrets_file.stat().st_mode & 0o777 == 0o600
+    exported = (first / "private/test/pending/synthetic_microdata.csv").read_bytes()
+    # A rerun of the same run (e.g. after a failure) draws the same sample from the stored secret...
+    _synthesize(spark, example, "privacy.resolution=2")
+    assert (first / "private/test/pending/synthetic_microdata.csv").read_bytes() == exported
+    # ...and the secret never reaches a public file.
+    seed = str(__import__("json").loads(secrets_file.read_text())["synthesis_seed"])
+    for path in (root / "staging").rglob("*") if (root / "staging").exists() else []:
+        assert not path.is_file() or seed not in path.read_text(errors="ignore")
