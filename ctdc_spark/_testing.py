@@ -15,8 +15,9 @@ environment, in local mode because PySpark passes these settings to its workers.
 
 * :func:`maybe_fail_task` raises :class:`InjectedTaskFailure` in the first attempt
   (``TaskContext.attemptNumber() == 0``) of every task that calls it with a stage named by
-  ``CTDC_TEST_FAIL_FIRST_ATTEMPT`` (one name, or several separated by commas: ``aggregate,synthesize``). Use a master that retries (``local[2,2]``, any cluster): the job must
-  succeed with the same output as a clean run. Plain ``local[2]`` never retries, so the job fails.
+  ``CTDC_TEST_FAIL_FIRST_ATTEMPT`` (one name, or several separated by commas: ``aggregate,synthesize``).
+  Use a master that retries (``local[2,2]``, any cluster): the job must succeed with the same output as a
+  clean run. Plain ``local[2]`` never retries, so the job fails.
 * :func:`maybe_kill_executor` SIGKILLs the executor JVM that runs the calling task, once per marker file:
   the first task to create ``CTDC_TEST_KILL_EXECUTOR_MARKER`` (an *absolute* path, because executors have
   their own working directory; on a multi-host cluster it must be on a shared file system) with
