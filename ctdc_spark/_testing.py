@@ -14,9 +14,10 @@ executors**, so production runs are unaffected (the only cost is one ``os.enviro
 environment, in local mode because PySpark passes these settings to its workers.
 
 * :func:`maybe_fail_task` raises :class:`InjectedTaskFailure` in the first attempt
-  (``TaskContext.attemptNumber() == 0``) of every task that calls it with the stage named by
-  ``CTDC_TEST_FAIL_FIRST_ATTEMPT``. Use a master that retries (``local[2,2]``, any cluster): the job must
-  succeed with the same output as a clean run. Plain ``local[2]`` never retries, so the job fails.
+  (``TaskContext.attemptNumber() == 0``) of every task that calls it with a stage named by
+  ``CTDC_TEST_FAIL_FIRST_ATTEMPT`` (one name, or several separated by commas: ``aggregate,synthesize``).
+  Use a master that retries (``local[2,2]``, any cluster): the job must succeed with the same output as a
+  clean run. Plain ``local[2]`` never retries, so the job fails.
 * :func:`maybe_kill_executor` SIGKILLs the executor JVM that runs the calling task, once per marker file:
   the first task to create ``CTDC_TEST_KILL_EXECUTOR_MARKER`` (an *absolute* path, because executors have
   their own working directory; on a multi-host cluster it must be on a shared file system) with
@@ -75,12 +76,14 @@ def maybe_fail_task(stage_name: str) -> None:
     """Fail the first attempt of the calling task if ``CTDC_TEST_FAIL_FIRST_ATTEMPT`` names this stage.
 
     Args:
-        stage_name: the caller's stage name, compared verbatim with the environment variable.
+        stage_name: the caller's stage name, compared verbatim with each comma-separated name in the
+            environment variable.
 
     Raises:
         InjectedTaskFailure: in attempt 0 of a task, when enabled for ``stage_name``.
     """
-    if os.environ.get(FAIL_FIRST_ATTEMPT_ENV) != stage_name:
+    names = {name.strip() for name in os.environ.get(FAIL_FIRST_ATTEMPT_ENV, "").split(",")}
+    if not stage_name or stage_name not in names:
         return
     attempt = _task_attempt()
     if attempt == 0:

@@ -274,7 +274,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected text.")
         if isinstance(value, int | float):
             return str(value)
-        if isinstance(value, dt.date):  # YAML reads 2026-03-01 as a date
+        if isinstance(value, dt.date):
+            # YAML reads an unquoted 2026-03-01 (in a file or a --set value) as a date.
             return value.isoformat()
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected text.")

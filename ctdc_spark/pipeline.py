@@ -341,6 +341,10 @@ def run_pipeline(
         if published and (ran or not bundle.exists()):
             assemble_bundle(ctx.staging_dir, ctx.release_root, run_id)
             switch_latest(ctx.release_root, run_id)
+        elif published and full_run:
+            # An earlier attempt assembled the bundle but died before the run-level SUCCEEDED row,
+            # possibly before switching `latest`: finish that step now.
+            switch_latest(ctx.release_root, run_id)
         if full_run:
             manifest.record(RUN_STAGE, "SUCCEEDED", run_started, result=StageResult())
         return RunSummary(

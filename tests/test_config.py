@@ -100,3 +100,14 @@ def test_config_is_frozen() -> None:
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / "conf" / name)
     assert cfg.privacy.resolution >= 1 and cfg.input.path
+
+
+def test_release_date_may_be_an_unquoted_yaml_date(tmp_path: Path) -> None:
+    # YAML reads 2026-03-01 as a date, in a file and in a --set value (what a scheduler passes).
+    path = tmp_path / "c.yaml"
+    path.write_text("input: {path: a.csv}\nexplorer: {release_date: 2026-03-01}\n")
+    assert load_config(path).explorer.release_date == "2026-03-01"
+    cfg = load_config(None, overrides=["input.path=a.csv", "explorer.release_date=2026-03-02"])
+    assert cfg.explorer.release_date == "2026-03-02"
+    with pytest.raises(ConfigError, match="release_date: use an ISO date"):
+        load_config(None, overrides=["input.path=a.csv", "explorer.release_date=2026-03-02T10:00:00"])

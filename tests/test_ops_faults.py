@@ -78,6 +78,11 @@ def test_fail_hook_raises_in_first_attempt_of_the_named_stage_only(monkeypatch: 
     with pytest.raises(InjectedTaskFailure, match="stage 'aggregate'"):
         maybe_fail_task("aggregate")
     maybe_fail_task("synthesize")  # another stage: untouched
+    monkeypatch.setenv(FAIL_FIRST_ATTEMPT_ENV, "aggregate,synthesize")
+    with pytest.raises(InjectedTaskFailure, match="stage 'synthesize'"):
+        maybe_fail_task("synthesize")  # several stages, comma-separated
+    maybe_fail_task("evaluate")
+    maybe_fail_task("")  # no empty name matches
     monkeypatch.setattr(_testing, "_task_attempt", lambda: 1)
     maybe_fail_task("aggregate")  # the retry passes
     monkeypatch.setattr(_testing, "_task_attempt", lambda: None)

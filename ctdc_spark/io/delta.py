@@ -132,7 +132,9 @@ def write_run_table(
             reaches the predicate.
 
     Returns:
-        The table version after the write.
+        The table version holding the run's rows: that of this write's commit, or, when the write
+        was skipped as an idempotent retry, that of the earlier commit it repeats (never a version
+        another run committed in the meantime).
     """
     spark = df.sparkSession
     path = table_path(root, spec.name)
@@ -156,7 +158,24 @@ def write_run_table(
         )
 
     retry_on_conflict(write, what=spec.name)
-    return latest_version(spark, path)
+    return _last_commit_with(spark, path, metadata)
+
+
+def _last_commit_with(spark: SparkSession, path: str, metadata: str) -> int:
+    """Version of the newest commit carrying ``metadata`` (a run id, stage and table; no values).
+
+    ``latest_version`` right after a write could name another run's concurrent commit, and after an
+    idempotent no-op it names whatever was committed last.
+    """
+    found = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where(F.col("userMetadata") == F.lit(metadata))
+        .agg(F.max("version"))
+        .collect()[0][0]
+    )
+    # None only if the commit has aged out of the log (delta.logRetentionDuration).
+    return latest_version(spark, path) if found is None else int(found)
 
 
 def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, Any]], *, root: str) -> int:

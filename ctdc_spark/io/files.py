@@ -110,10 +110,14 @@ def assemble_bundle(staging: Path, release_root: Path, run_id: str) -> Path:
     release_root.mkdir(parents=True, exist_ok=True)
     target = release_root / run_id
     tmp = release_root / f".{run_id}.{uuid.uuid4().hex}.tmp"
-    shutil.copytree(staging, tmp)
-    files = _bundle_files(tmp)
-    sums = [f"{sha256_file(p)}  {p.relative_to(tmp).as_posix()}" for p in files]
-    write_lines(tmp / SHA256SUMS, sums)
+    try:
+        shutil.copytree(staging, tmp)
+        files = _bundle_files(tmp)
+        sums = [f"{sha256_file(p)}  {p.relative_to(tmp).as_posix()}" for p in files]
+        write_lines(tmp / SHA256SUMS, sums)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-built copy left beside the releases
+        raise
     old = release_root / f".{run_id}.{uuid.uuid4().hex}.old"
     if target.exists():
         os.replace(target, old)
