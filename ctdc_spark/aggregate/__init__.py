@@ -167,9 +167,7 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     persisted: list[DataFrame] = []
     try:
         with result.timed("sensitive_aggregates"):
-            sensitive = sensitive_counts(
-                prepared, resolution=k, apriori_pruning=pruning, persisted=persisted
-            )
+            sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
             result.delta_versions["sensitive_aggregates"] = delta_io.write_run_table(
                 sensitive.withColumn("run_id", F.lit(ctx.run_id)),
                 SENSITIVE_AGGREGATES,
@@ -186,7 +184,15 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
             spark, ctx, prepared, result
         )
     with result.timed("exports"):
-        _write_exports(ctx, prepared, named, reportable, header_label, record_count, result)
+        _write_exports(
+            ctx,
+            prepared,
+            named=named,
+            reportable=reportable,
+            header_label=header_label,
+            record_count=record_count,
+            result=result,
+        )
     if cfg.aggregation.risk_analysis and not pruning:
         with result.timed("risk_analysis"):
             _write_risk(spark, ctx, prepared, sensitive, result)
@@ -235,6 +241,7 @@ def _write_reportable(
 def _write_exports(
     ctx: RunContext,
     prepared: PreparedRun,
+    *,
     named: DataFrame,
     reportable: DataFrame,
     header_label: str,
