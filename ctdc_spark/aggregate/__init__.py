@@ -151,28 +151,67 @@ def protect(sensitive: DataFrame, *, resolution: int) -> DataFrame:
 
 
 def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
-    """Stage entry point."""
+    """Stage entry point.
+
+    ``result.timings`` holds the wall seconds of its phases: ``load``, ``sensitive_aggregates``
+    (enumeration, the shuffle and the Delta write), ``reportable_aggregates``, ``exports`` and
+    ``risk_analysis``.
+    """
     cfg = ctx.cfg
     k = cfg.privacy.resolution
-    prepared = load_prepared(spark, ctx)
     result = StageResult()
+    with result.timed("load"):
+        prepared = load_prepared(spark, ctx)
     pruning = cfg.aggregation.apriori_pruning
 
     persisted: list[DataFrame] = []
     try:
-        sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
-        result.delta_versions["sensitive_aggregates"] = delta_io.write_run_table(
-            sensitive.withColumn("run_id", F.lit(ctx.run_id)),
-            SENSITIVE_AGGREGATES,
-            root=ctx.root,
-            run_id=ctx.run_id,
-            signature=ctx.signature,
-            stage="aggregate",
-        )
+        with result.timed("sensitive_aggregates"):
+            sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
+            result.delta_versions["sensitive_aggregates"] = delta_io.write_run_table(
+                sensitive.withColumn("run_id", F.lit(ctx.run_id)),
+                SENSITIVE_AGGREGATES,
+                root=ctx.root,
+                run_id=ctx.run_id,
+                signature=ctx.signature,
+                stage="aggregate",
+            )
     finally:
         for df in persisted:
             df.unpersist()
     # Everything below reads the materialised table, never re-enumerates.
+    with result.timed("reportable_aggregates"):
+        sensitive, named, reportable, header_label, record_count = _write_reportable(
+            spark, ctx, prepared, result
+        )
+    with result.timed("exports"):
+        _write_exports(
+            ctx,
+            prepared,
+            named=named,
+            reportable=reportable,
+            header_label=header_label,
+            record_count=record_count,
+            result=result,
+        )
+    if cfg.aggregation.risk_analysis and not pruning:
+        with result.timed("risk_analysis"):
+            _write_risk(spark, ctx, prepared, sensitive, result)
+    elif cfg.aggregation.risk_analysis:
+        log.info("risk analysis skipped: apriori pruning does not count every rare combination")
+    return result
+
+
+def _write_reportable(
+    spark: SparkSession, ctx: RunContext, prepared: PreparedRun, result: StageResult
+) -> tuple[DataFrame, DataFrame, DataFrame, str, int]:
+    """Write ``reportable_aggregates`` from the materialised sensitive table (k-anon or DP).
+
+    Returns:
+        The sensitive table, it with selection strings, the written reportable table, and the
+        header label and record count of the reportable export.
+    """
+    cfg, k = ctx.cfg, ctx.cfg.privacy.resolution
     sensitive = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
     named = with_selections(sensitive, prepared.attributes)
     if cfg.privacy.dp is None:
@@ -202,9 +241,22 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):
         result.row_counts[spec.name] = delta_io.rows_written(spark, spec, root=ctx.root, run_id=ctx.run_id)
     result.row_counts["records"] = prepared.n_records
+    return sensitive, named, reportable, header_label, record_count
 
+
+def _write_exports(
+    ctx: RunContext,
+    prepared: PreparedRun,
+    *,
+    named: DataFrame,
+    reportable: DataFrame,
+    header_label: str,
+    record_count: int,
+    result: StageResult,
+) -> None:
+    """The sensitive TSV (private; not with pruning) and the reportable TSV and CSV (staging)."""
     private, staging = ctx.private_dir, ctx.staging_dir
-    if not pruning:
+    if not ctx.cfg.aggregation.apriori_pruning:
         result.outputs.append(
             str(
                 write_aggregates_tsv(
@@ -234,12 +286,6 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
             )
         )
     )
-
-    if cfg.aggregation.risk_analysis and not pruning:
-        _write_risk(spark, ctx, prepared, sensitive, result)
-    elif cfg.aggregation.risk_analysis:
-        log.info("risk analysis skipped: apriori pruning does not count every rare combination")
-    return result
 
 
 def _write_risk(

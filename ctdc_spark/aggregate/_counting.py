@@ -20,24 +20,32 @@ from pyspark.sql import types as T
 
 from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
 from ctdc_spark.aggregate._enumerate import (
-    MERGE_ROWS,
+    FLUSH_ROWS,
     Counts,
-    count_combinations,
-    reduce_counts,
+    concat_csr,
+    iter_counts,
     shortest_rare_lengths,
 )
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 
-RECORDS_PER_PARTITION = 50_000
-"""Target records per enumeration task: enough work to amortise a task, small enough to spread a
-200k-record dataset over a 2-core laptop's cores several times over."""
+RECORDS_PER_PARTITION = 500_000
+"""Most records per enumeration task. Every task emits its own distinct combinations to the shuffle,
+so the shuffle carries about ``tasks x distinct`` rows: fewer, larger tasks shuffle less (at 200k
+CTDC-shaped records and L = 4, 4 tasks emit 11.3M rows for 4.3M distinct combinations, 8 tasks
+17.2M). A task's memory does not grow with its records: it hands its counts to the shuffle every
+:data:`._enumerate.FLUSH_ROWS` distinct combinations."""
 
 _OUTPUT_BATCH = 500_000
 
 
 def enumeration_partitions(n_records: int, default_parallelism: int) -> int:
-    """How many tasks enumerate combinations: at least one per core, ~50k records each."""
-    return max(default_parallelism, math.ceil(n_records / RECORDS_PER_PARTITION))
+    """How many tasks enumerate combinations: one per core (one wave), more only past 500k records each.
+
+    Returns:
+        A multiple of ``default_parallelism``, so the tasks spread evenly over the cores.
+    """
+    parallelism = max(default_parallelism, 1)
+    return parallelism * max(1, math.ceil(n_records / (parallelism * RECORDS_PER_PARTITION)))
 
 
 def csr_of(
@@ -86,39 +94,53 @@ def counting_task(
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         maybe_fail_task("aggregate")
         maybe_kill_executor("aggregate")
-        parts: list[Counts] = []
-        pending = 0
-        for batch in batches:
-            offsets, values, record_ids = csr_of(batch)
-            part = count_combinations(
-                offsets,
-                values,
-                record_ids,
-                layout=layout,
-                max_length=max_length,
-                lengths=lengths,
-                keep=keep,
-                keep_parents_of_length=lengths[0] if (keep is not None and lengths) else None,
-            )
-            parts.append(part)
-            pending += len(part)
-            if pending > MERGE_ROWS:
-                parts = [reduce_counts(parts, layout.n_words)]
-                pending = len(parts[0])
-        yield from _to_batches(reduce_counts(parts, layout.n_words), layout)
+        # A task's records are small (~12 ids each) next to their combinations: count them in one
+        # call, so each combination is reduced once per task rather than once per Arrow batch.
+        offsets, values, record_ids = concat_csr([csr_of(batch) for batch in batches])
+        for part in iter_counts(
+            offsets,
+            values,
+            record_ids,
+            layout=layout,
+            max_length=max_length,
+            lengths=lengths,
+            keep=keep,
+            keep_parents_of_length=lengths[0] if (keep is not None and lengths) else None,
+            flush_rows=FLUSH_ROWS,
+        ):
+            yield from _to_batches(part, layout)
 
     return run
 
 
-def decode_combo(layout: KeyLayout) -> Column:
-    """Column expression turning key words ``k0..`` back into the sorted ``array<int>`` combination."""
+def _slot_values(layout: KeyLayout) -> list[Column]:
+    """Each slot's stored value (``id + 1``, 0 when empty), extracted from the key words."""
     mask = (1 << layout.bits) - 1
     slots = []
     for slot in range(layout.max_length):
         word, pos = divmod(slot, layout.slots_per_word)
         shift = (layout.slots_per_word - 1 - pos) * layout.bits
-        slots.append((F.shiftright(F.col(f"k{word}"), shift).bitwiseAND(F.lit(mask)) - 1).cast("int"))
-    return F.filter(F.array(*slots), lambda x: x >= 0)
+        slots.append(F.shiftright(F.col(f"k{word}"), shift).bitwiseAND(F.lit(mask)))
+    return slots
+
+
+def combo_length(layout: KeyLayout) -> Column:
+    """Column expression: the number of ids in the key words ``k0..`` (non-empty slots)."""
+    total = F.lit(0)
+    for value in _slot_values(layout):
+        total = total + (value != 0).cast("int")
+    return total.cast("int")
+
+
+def decode_combo(layout: KeyLayout) -> Column:
+    """Column expression turning key words ``k0..`` back into the sorted ``array<int>`` combination.
+
+    Ids fill the slots from the first one, so the combination is a prefix of the slot array;
+    ``slice`` keeps it. (A ``filter`` with a lambda would do too, but higher-order functions are
+    interpreted row by row instead of compiled.)
+    """
+    ids = F.array(*[(value - 1).cast("int") for value in _slot_values(layout)])
+    return F.slice(ids, F.lit(1), combo_length(layout))
 
 
 def sum_counts(pre_aggregated: DataFrame, layout: KeyLayout) -> DataFrame:
@@ -130,9 +152,8 @@ def sum_counts(pre_aggregated: DataFrame, layout: KeyLayout) -> DataFrame:
     summed = pre_aggregated.groupBy(*layout.word_columns).agg(
         F.sum("count").alias("count"), F.min("first_record").alias("first_record")
     )
-    combo = decode_combo(layout)
     return summed.select(
-        F.size(combo).cast("int").alias("length"), combo.alias("combo"), "count", "first_record"
+        combo_length(layout).alias("length"), decode_combo(layout).alias("combo"), "count", "first_record"
     )
 
 

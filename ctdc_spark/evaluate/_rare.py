@@ -19,24 +19,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from ctdc_spark.aggregate._counting import csr_of, decode_combo
-from ctdc_spark.aggregate._enumerate import CHUNK_ROWS, _gather, _records_by_length, count_combinations
+from ctdc_spark.aggregate._enumerate import (
+    CHUNK_ROWS,
+    _gather,
+    _records_by_length,
+    concat_csr,
+    count_combinations,
+)
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
 
 IntArray = npt.NDArray[np.int64]
-
-
-def concat_csr(
-    parts: list[tuple[IntArray, npt.NDArray[np.int32], IntArray]],
-) -> tuple[IntArray, npt.NDArray[np.int32], IntArray]:
-    """Concatenate CSR record batches ``(offsets, values, record_ids)`` into one."""
-    if not parts:
-        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    values = np.concatenate([p[1] for p in parts])
-    record_ids = np.concatenate([p[2] for p in parts])
-    lengths = np.concatenate([np.diff(p[0]) for p in parts])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets, values, record_ids
 
 
 def rare_occurrences(

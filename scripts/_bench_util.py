@@ -1,0 +1,185 @@
+"""Helpers shared by the aggregation and synthesis benchmarks: data, memory sampling, machine facts.
+
+Peak memory is sampled from ``/proc`` (no extra dependency): every ``interval`` seconds the
+proportional set size (PSS, from ``smaps_rollup``) of this process and all its descendants is
+summed, so a Spark driver counts its JVM and the Python workers the JVM forks, and pages shared
+after a fork are counted once. Single-process runs also report the kernel's exact peak RSS
+(``VmHWM``, reset per phase through ``/proc/self/clear_refs``).
+
+CPU time is the fairer measure on a shared machine: a phase's CPU seconds are the growth of
+``utime + stime + cutime + cstime`` summed over the process tree (a finished child's time moves to
+its parent's ``cutime`` once reaped, so it is still counted). Wall time under a load average above
+the core count mostly measures the other jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from scripts.ctdc_model import generate_ctdc_like
+
+CONFIG = Path("conf/local.yaml")
+
+
+def ctdc_columns() -> tuple[list[str], list[str]]:
+    """The used columns and unknown values of ``conf/local.yaml`` (the CTDC global layout)."""
+    conf = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["input"]
+    return list(conf["use_columns"]), list(conf["unknown_values"])
+
+
+def ctdc_frame(n_rows: int, seed: int) -> pd.DataFrame:
+    """``n_rows`` CTDC-shaped records restricted to the configured columns (strings)."""
+    columns, _ = ctdc_columns()
+    return generate_ctdc_like(n_rows, seed)[columns]
+
+
+def load() -> list[float]:
+    """1, 5 and 15 minute load averages, rounded."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> str:
+    """One line describing the machine."""
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses; fields after the last ')' are fixed.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants."""
+    children = _children_map()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by ``root``'s tree (own and reaped children's user + system time)."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _status_kb(field_name: str) -> int:
+    with open("/proc/self/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Phase:
+    """Wall time, peak memory and load of one measured phase."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_tree_mb: float = 0.0
+    peak_rss_self_mb: float | None = None
+    load_before: list[float] = field(default_factory=list)
+    load_after: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "peak_tree_mb": round(self.peak_tree_mb, 1),
+            "peak_rss_self_mb": None if self.peak_rss_self_mb is None else round(self.peak_rss_self_mb, 1),
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+        }
+
+
+@contextmanager
+def measured(interval: float = 0.2) -> Iterator[Phase]:
+    """Time a block (wall and tree CPU) and sample the peak PSS of this process tree while it runs."""
+    phase = Phase(load_before=load())
+    root = os.getpid()
+    stop = threading.Event()
+    peak = [0]
+    tree: list[list[int]] = [process_tree(root)]
+
+    def sample() -> None:
+        ticks = 0
+        while True:
+            if ticks % 10 == 0:  # new Python workers appear rarely; rescan /proc every ~2 s
+                tree[0] = process_tree(root)
+            peak[0] = max(peak[0], sum(_pss_kb(pid) for pid in tree[0]))
+            ticks += 1
+            if stop.wait(interval):
+                return
+
+    reset = _reset_peak_rss()
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    cpu = tree_cpu_seconds(root)
+    start = time.perf_counter()
+    try:
+        yield phase
+    finally:
+        phase.seconds = time.perf_counter() - start
+        phase.cpu_seconds = tree_cpu_seconds(root) - cpu
+        stop.set()
+        thread.join()
+        tree[0] = process_tree(root)
+        peak[0] = max(peak[0], sum(_pss_kb(pid) for pid in tree[0]))
+        phase.peak_tree_mb = peak[0] / 1024
+        if reset:
+            phase.peak_rss_self_mb = _status_kb("VmHWM") / 1024
+        phase.load_after = load()

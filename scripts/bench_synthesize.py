@@ -1,0 +1,433 @@
+"""Benchmark synthesis: records/s of every mode of the Spark stage against a one-process ``row_seeded``.
+
+For each size N (CTDC-shaped records from :func:`scripts.ctdc_model.generate_ctdc_like`, the columns,
+unknown values, k and L of ``conf/local.yaml``):
+
+* ``spark``: the prepare and aggregate stages run once (untimed) on ``local[2]``; then the synthesize
+  stage (:func:`ctdc_spark.synthesize.run_synthesize`) runs once per mode (``row_seeded``, ``unseeded``,
+  ``value_seeded``, ``aggregate_seeded``) and is timed whole: sampling, the Delta write of
+  ``synthetic_records`` and the CSV export to ``pending/``.
+* ``baseline``: ``row_seeded`` as SDS describes it (SPEC.md 4.1: seeded rows, consolidation,
+  suppression), written here as plain single-process numpy + Python (it does not use the library):
+  a record's k-safe partial records are grown attribute by attribute, each partial record's matching
+  rows and per-attribute supports computed once and kept in a bounded cache, as SDS's cache does.
+
+Records/s is *synthetic records produced per second of the stage* (also reported: sensitive records
+per second). Both ``row_seeded`` implementations must give every attribute exactly its reported count
+``floor(count / k) * k``; the benchmark checks it for both (and the Spark modes' record counts are
+reported). Each implementation runs in its own process, memory is the peak PSS of its process tree
+(scripts/_bench_util.py). Writes ``benchmarks/synthesize.json`` and ``benchmarks/synthesize.md``;
+numbers are reported, not asserted.
+
+Usage, from the repository root::
+
+    PYTHONPATH=. python -m scripts.bench_synthesize                        # 50k, 200k, 1M, all modes
+    PYTHONPATH=. python -m scripts.bench_synthesize --sizes 50000 --modes row_seeded,unseeded
+    PYTHONPATH=. python -m scripts.bench_synthesize --sizes 1000000 --append  # merge into the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from scripts._bench_util import CONFIG, ctdc_columns, ctdc_frame, load, machine, measured
+from scripts.bench_aggregate import encode
+
+MODES = ("row_seeded", "unseeded", "value_seeded", "aggregate_seeded")
+CACHE_ENTRIES = 100_000
+"""Baseline: partial records whose rows and supports are kept (SDS's default ``cache_max_size``)."""
+
+
+def privacy_settings() -> tuple[int, int]:
+    """k and L of ``conf/local.yaml``."""
+    privacy = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["privacy"]
+    return int(privacy["resolution"]), int(privacy["reporting_length"])
+
+
+# --------------------------------------------------------------------------------------------
+# The one-process baseline: SDS row_seeded in plain numpy + Python, written for this benchmark.
+# --------------------------------------------------------------------------------------------
+
+
+class RowSeededBaseline:
+    """SPEC.md 4.1 over padded records ``cells`` (``(n, columns)`` sorted ids, ``-1`` = none).
+
+    A partial record's state is its matching rows and the support of every attribute among them
+    (one ``bincount`` over those rows' cells), so the next attribute's weights for any seed are a
+    lookup. States are cached by the partial record (a sorted tuple), at most ``CACHE_ENTRIES``.
+    The per-step bookkeeping is plain Python on small lists: numpy calls on a dozen values cost
+    more than they save.
+    """
+
+    def __init__(self, cells: npt.NDArray[np.int64], attr_column: Sequence[int], k: int, seed: int) -> None:
+        self.n_attrs = len(attr_column)
+        # -1 cells count into a dummy last bin.
+        self.cells = np.where(cells < 0, self.n_attrs, cells).astype(np.int32)
+        self.all_rows = np.arange(len(cells))
+        self.attr_column = list(attr_column)
+        self.k = k
+        self.rng = random.Random(seed)
+        self.single = self._supports(self.all_rows)
+        self.cache: dict[tuple[int, ...], tuple[npt.NDArray[np.int64], list[int]]] = {}
+
+    def _supports(self, rows: npt.NDArray[np.int64]) -> list[int]:
+        counts = np.bincount(self.cells[rows].ravel(), minlength=self.n_attrs + 1)[: self.n_attrs]
+        return [int(c) for c in counts]
+
+    def _state(
+        self, partial: tuple[int, ...], parent_rows: npt.NDArray[np.int64], added: int
+    ) -> tuple[npt.NDArray[np.int64], list[int]]:
+        found = self.cache.get(partial)
+        if found is None:
+            rows = parent_rows[(self.cells[parent_rows] == added).any(axis=1)]
+            found = (rows, self._supports(rows))
+            if len(self.cache) >= CACHE_ENTRIES:
+                self.cache.pop(next(iter(self.cache)))  # oldest first
+            self.cache[partial] = found
+        return found
+
+    def grow(self, seed_attrs: Sequence[int], allowed: Sequence[bool]) -> list[int]:
+        """One k-safe random subset of ``seed_attrs`` (SPEC.md 4.0 ``sample_next_attr_from_seed``)."""
+        record: list[int] = []
+        rows = self.all_rows
+        supports = self.single
+        used_columns: set[int] = set()
+        k = self.k
+        while True:
+            candidates = []
+            weights = []
+            for a in seed_attrs:
+                if allowed[a] and self.attr_column[a] not in used_columns and supports[a] >= k:
+                    candidates.append(a)
+                    weights.append(supports[a])
+            if not candidates:
+                return record
+            pick = self.rng.choices(candidates, weights)[0]
+            record.append(pick)
+            used_columns.add(self.attr_column[pick])
+            rows, supports = self._state(tuple(sorted(record)), rows, pick)
+
+    def synthesize(self, records: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Seeded rows, consolidation and suppression; returns the non-empty synthetic records."""
+        everything = [True] * self.n_attrs
+        synthetic = [self.grow(seed, everything) for seed in records]
+        single = np.array(self.single)
+        targets = (single // self.k) * self.k
+        # Consolidation: add the attributes the seeded rows left out, up to their targets.
+        available = np.where(single >= self.k, targets - _attribute_counts(synthetic, self.n_attrs), 0)
+        self.cache.clear()
+        allowed = [bool(a > 0) for a in available]
+        seed_all = [a for a in range(self.n_attrs) if allowed[a]]
+        while any(allowed):
+            record = self.grow(seed_all, allowed)
+            for a in record:
+                available[a] -= 1
+                if available[a] == 0:
+                    allowed[a] = False
+            synthetic.append(record)
+        # Suppression: drop attributes above their targets from records in random order.
+        excess = np.maximum(_attribute_counts(synthetic, self.n_attrs) - targets, 0).tolist()
+        order = list(range(len(synthetic)))
+        self.rng.shuffle(order)
+        for index in order:
+            kept = []
+            for a in sorted(synthetic[index]):
+                if excess[a] > 0:
+                    excess[a] -= 1
+                else:
+                    kept.append(a)
+            synthetic[index] = kept
+        return [rec for rec in synthetic if rec]
+
+
+def _attribute_counts(records: Sequence[Sequence[int]], n_attrs: int) -> npt.NDArray[np.int64]:
+    return np.bincount(np.fromiter((a for rec in records for a in rec), dtype=np.int64), minlength=n_attrs)
+
+
+def worker_baseline(rows: int, seed: int, work: Path) -> dict[str, Any]:
+    frame = ctdc_frame(rows, seed)
+    _, unknown = ctdc_columns()
+    k, _ = privacy_settings()
+    with measured() as enc:
+        names, cells = encode(frame, unknown)
+        columns = {c: i for i, c in enumerate(frame.columns)}
+        attr_column = [columns[name.split(":", 1)[0]] for name in names]
+        records = [row[row >= 0].tolist() for row in cells]
+    del frame
+    with measured() as phase:
+        synthetic = RowSeededBaseline(cells, attr_column, k, seed).synthesize(records)
+    counts = _attribute_counts(synthetic, len(names))
+    single = np.bincount(cells[cells >= 0].ravel(), minlength=len(names))
+    return {
+        "encode": enc.as_dict(),
+        "row_seeded": {
+            "stage": phase.as_dict(),
+            "synthetic_records": len(synthetic),
+            "exact_attribute_counts": bool(np.array_equal(counts, (single // k) * k)),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The Spark stage.
+# --------------------------------------------------------------------------------------------
+
+
+def worker_spark(
+    rows: int, seed: int, work: Path, modes: Sequence[str], spark_conf: Mapping[str, str]
+) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from ctdc_spark.config import SparkConfig, load_config
+    from ctdc_spark.io import delta as delta_io
+    from ctdc_spark.pipeline import run_pipeline
+    from ctdc_spark.schemas import ATTRIBUTES, SYNTHETIC_RECORDS
+    from ctdc_spark.session import build_session
+    from ctdc_spark.stage import RunContext
+    from ctdc_spark.synthesize import run_synthesize
+
+    csv = work / f"ctdc_{rows}.csv"
+    ctdc_frame(rows, seed).to_csv(csv, index=False)
+    root = work / f"spark_{rows}"
+    conf = {"spark.driver.memory": "4g", **spark_conf}
+    spark = build_session(
+        SparkConfig(master="local[2]", app_name="bench-synthesize", conf=conf), under_spark_submit=False
+    )
+    k, _ = privacy_settings()
+
+    def cfg(mode: str) -> Any:
+        return load_config(
+            str(CONFIG),
+            overrides=[
+                f"input.path={csv}",
+                f"output.root={root}",
+                f"synthesis.mode={mode}",
+                f"synthesis.seed={seed}",
+            ],
+        )
+
+    with measured() as setup:
+        run_pipeline(spark, cfg(MODES[0]), stages=["prepare", "aggregate"], run_id="bench")
+    single = (
+        delta_io.read_run_table(spark, ATTRIBUTES, root=str(root), run_id="bench")
+        .select("attr_id", "count")
+        .toPandas()
+        .set_index("attr_id")["count"]
+    )
+    out: dict[str, Any] = {"prepare_and_aggregate": setup.as_dict(), "conf": conf, "modes": {}}
+    for mode in modes:
+        # The same run id: each mode reads the run's prepared tables and aggregates and
+        # replaces its synthetic_records rows (the config, hence the write's signature, differs).
+        ctx = RunContext(cfg=cfg(mode), run_id="bench", input_fingerprint="bench")
+        with measured() as phase:
+            result = run_synthesize(spark, ctx)
+        entry: dict[str, Any] = {
+            "stage": phase.as_dict(),
+            "synthetic_records": result.row_counts[SYNTHETIC_RECORDS.name],
+        }
+        if mode in ("row_seeded", "value_seeded"):
+            synthetic = delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=str(root), run_id="bench")
+            produced = (
+                synthetic.select(F.explode("attrs").alias("attr_id"))
+                .groupBy("attr_id")
+                .count()
+                .toPandas()
+                .set_index("attr_id")["count"]
+                .reindex(single.index, fill_value=0)
+            )
+            entry["exact_attribute_counts"] = bool(((single // k) * k == produced).all())
+        out["modes"][mode] = entry
+    spark.stop()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration and report.
+# --------------------------------------------------------------------------------------------
+
+
+def run_worker(
+    impl: str, rows: int, *, seed: int, work: Path, modes: Sequence[str], conf: Sequence[str]
+) -> Any:
+    """Run one implementation in a fresh process; return its JSON (or the error)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "scripts.bench_synthesize",
+        "--worker",
+        impl,
+        "--sizes",
+        str(rows),
+        "--modes",
+        ",".join(modes),
+        "--seed",
+        str(seed),
+        "--work",
+        str(work),
+        *[arg for c in conf for arg in ("--spark-conf", c)],
+    ]
+    start = time.perf_counter()
+    print(f"[{datetime.now():%H:%M:%S}] {impl} N={rows:,} load={load()}", flush=True)
+    proc = subprocess.run(cmd, check=False)
+    wall = time.perf_counter() - start
+    result_path = work / f"{impl}_{rows}.json"
+    if proc.returncode != 0 or not result_path.exists():
+        return {"error": f"exit code {proc.returncode}", "process_seconds": round(wall, 1)}
+    out = json.loads(result_path.read_text(encoding="utf-8"))
+    out["process_seconds"] = round(wall, 1)
+    return out
+
+
+def summarise(rows: int, results: Mapping[str, Any]) -> dict[str, Any]:
+    """One size of the report: per mode, time, records/s, memory, and the ratio to the baseline."""
+    case: dict[str, Any] = {"rows": rows, "modes": {}}
+    base = results.get("baseline", {}).get("row_seeded")
+    base_rate = base["synthetic_records"] / base["stage"]["seconds"] if base else None
+    if base:
+        case["baseline_row_seeded"] = {
+            **_rates(base, rows),
+            "exact_attribute_counts": base["exact_attribute_counts"],
+        }
+    else:
+        case["baseline_row_seeded"] = {"error": results.get("baseline", {}).get("error", "not run")}
+    spark = results.get("spark", {})
+    for mode, entry in (spark.get("modes") or {}).items():
+        summary = {**_rates(entry, rows), "exact_attribute_counts": entry.get("exact_attribute_counts")}
+        rate = summary["records_per_second"]
+        summary["ratio_to_baseline"] = round(rate / base_rate, 3) if base_rate else None
+        case["modes"][mode] = summary
+    if "error" in spark:
+        case["spark_error"] = spark["error"]
+    return case
+
+
+def _rates(entry: Mapping[str, Any], rows: int) -> dict[str, Any]:
+    stage = entry["stage"]
+    return {
+        "seconds": stage["seconds"],
+        "cpu_seconds": stage["cpu_seconds"],
+        "peak_tree_mb": stage["peak_tree_mb"],
+        "synthetic_records": entry["synthetic_records"],
+        "records_per_second": round(entry["synthetic_records"] / stage["seconds"], 1),
+        "sensitive_records_per_second": round(rows / stage["seconds"], 1),
+        "load": stage["load_after"],
+    }
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The report as a markdown table."""
+    lines = [
+        "# Synthesis benchmark",
+        "",
+        f"Generated by `scripts/bench_synthesize.py` on {report['machine']} at {report['generated']}.",
+        f"k = {report['k']}, L = {report['reporting_length']} (conf/local.yaml), Spark `local[2]`, "
+        "4 GB driver. Records/s = synthetic records per second of the whole synthesize stage "
+        "(sampling, Delta write, CSV export). Baseline: a one-process `row_seeded` (numpy + Python, "
+        "SPEC.md 4.1) written for the benchmark. Ratio = records/s over the baseline's in the same run. "
+        "Exact = every attribute's synthetic count is floor(count / k) * k.",
+        "",
+        "| N | implementation | mode | seconds | CPU s | synthetic records | records/s | peak MB "
+        "| ratio to baseline | exact |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for case in report["cases"]:
+        base = case["baseline_row_seeded"]
+        if "error" in base:
+            lines.append(f"| {case['rows']:,} | baseline | row_seeded | {base['error']} | | | | | | |")
+        else:
+            lines.append(_row(case["rows"], "baseline", "row_seeded", base))
+        for mode, entry in case["modes"].items():
+            lines.append(_row(case["rows"], "spark", mode, entry))
+        if "spark_error" in case:
+            lines.append(f"| {case['rows']:,} | spark | | {case['spark_error']} | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def _row(rows: int, impl: str, mode: str, entry: Mapping[str, Any]) -> str:
+    ratio = entry.get("ratio_to_baseline")
+    exact = entry.get("exact_attribute_counts")
+    return (
+        f"| {rows:,} | {impl} | {mode} | {entry['seconds']:.1f} | {entry['cpu_seconds']:.1f} "
+        f"| {entry['synthetic_records']:,} | {entry['records_per_second']:,.0f} "
+        f"| {entry['peak_tree_mb']:,.0f} | {'' if ratio is None else f'{ratio:.2f}'} "
+        f"| {'' if exact is None else ('yes' if exact else 'NO')} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--sizes", default="50000,200000,1000000")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks"))
+    parser.add_argument("--append", action="store_true", help="merge into the existing JSON by size")
+    parser.add_argument("--skip-baseline", default="", help="sizes at which the baseline is not run")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--worker", choices=("baseline", "spark"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    modes = [m for m in args.modes.split(",") if m]
+    unknown_modes = sorted(set(modes) - set(MODES))
+    if unknown_modes:
+        parser.error(f"unknown modes {unknown_modes}; choose from {', '.join(MODES)}")
+
+    if args.worker:
+        (rows,) = sizes
+        if args.worker == "baseline":
+            result = worker_baseline(rows, args.seed, args.work)
+        else:
+            conf = dict(c.split("=", 1) for c in args.spark_conf)
+            result = worker_spark(rows, args.seed, args.work, modes, conf)
+        (args.work / f"{args.worker}_{rows}.json").write_text(json.dumps(result), encoding="utf-8")
+        return 0
+
+    skip_baseline = {int(s) for s in args.skip_baseline.split(",") if s}
+    k, length = privacy_settings()
+    json_path = args.out / "synthesize.json"
+    cases: dict[int, Any] = {}
+    if args.append and json_path.exists():
+        cases = {c["rows"]: c for c in json.loads(json_path.read_text(encoding="utf-8"))["cases"]}
+    for rows in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench_synthesize_") as tmp:
+            work = Path(tmp)
+            results = {}
+            if rows not in skip_baseline:
+                results["baseline"] = run_worker(
+                    "baseline", rows, seed=args.seed, work=work, modes=modes, conf=args.spark_conf
+                )
+            results["spark"] = run_worker(
+                "spark", rows, seed=args.seed, work=work, modes=modes, conf=args.spark_conf
+            )
+        cases[rows] = summarise(rows, results)
+        print(json.dumps(cases[rows], indent=1), flush=True)
+    report = {
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "k": k,
+        "reporting_length": length,
+        "cases": [cases[r] for r in sorted(cases)],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (args.out / "synthesize.md").write_text(markdown(report), encoding="utf-8")
+    print(f"wrote {json_path} and {args.out / 'synthesize.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
