@@ -14,13 +14,17 @@ the core count mostly measures the other jobs.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +187,28 @@ def measured(interval: float = 0.2) -> Iterator[Phase]:
         if reset:
             phase.peak_rss_self_mb = _status_kb("VmHWM") / 1024
         phase.load_after = load()
+
+
+def run_worker_process(
+    module: str, impl: str, rows: int, worker_args: Sequence[str], *, work: Path, label: str = ""
+) -> Any:
+    """Run ``python -m <module> --worker <impl> --sizes <rows> ...`` in a fresh process.
+
+    Each implementation gets its own process so its peak memory is its own. The worker writes
+    ``<work>/<impl>_<rows>.json``.
+
+    Returns:
+        That JSON plus ``process_seconds``, or ``{"error": ...}`` when the worker failed.
+    """
+    cmd = [sys.executable, "-m", module, "--worker", impl, "--sizes", str(rows), "--work", str(work)]
+    cmd += worker_args
+    start = time.perf_counter()
+    print(f"[{datetime.now():%H:%M:%S}] {impl} N={rows:,}{label} load={load()}", flush=True)
+    proc = subprocess.run(cmd, check=False)
+    wall = round(time.perf_counter() - start, 1)
+    result_path = work / f"{impl}_{rows}.json"
+    if proc.returncode != 0 or not result_path.exists():
+        return {"error": f"exit code {proc.returncode}", "process_seconds": wall}
+    out = json.loads(result_path.read_text(encoding="utf-8"))
+    out["process_seconds"] = wall
+    return out

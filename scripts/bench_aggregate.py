@@ -37,10 +37,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,9 +51,9 @@ from scripts._bench_util import (
     CONFIG,
     ctdc_columns,
     ctdc_frame,
-    load,
     machine,
     measured,
+    run_worker_process,
     tree_cpu_seconds,
 )
 
@@ -408,32 +405,11 @@ def run_worker(
     impl: str, rows: int, lengths: Sequence[int], *, seed: int, work: Path, conf: Sequence[str]
 ) -> Any:
     """Run one implementation in a fresh process; return its JSON (or the error)."""
-    result_path = work / f"{impl}_{rows}.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "scripts.bench_aggregate",
-        "--worker",
-        impl,
-        "--sizes",
-        str(rows),
-        "--lengths",
-        ",".join(map(str, lengths)),
-        "--seed",
-        str(seed),
-        "--work",
-        str(work),
-        *[arg for c in conf for arg in ("--spark-conf", c)],
-    ]
-    start = time.perf_counter()
-    print(f"[{datetime.now():%H:%M:%S}] {impl} N={rows:,} L={list(lengths)} load={load()}", flush=True)
-    proc = subprocess.run(cmd, check=False)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0 or not result_path.exists():
-        return {"error": f"exit code {proc.returncode}", "process_seconds": wall}
-    out = json.loads(result_path.read_text(encoding="utf-8"))
-    out["process_seconds"] = round(wall, 1)
-    return out
+    args = ["--lengths", ",".join(map(str, lengths)), "--seed", str(seed)]
+    args += [arg for c in conf for arg in ("--spark-conf", c)]
+    return run_worker_process(
+        "scripts.bench_aggregate", impl, rows, args, work=work, label=f" L={list(lengths)}"
+    )
 
 
 def _skip(spec: Sequence[str], rows: int, length: int) -> bool:

@@ -31,10 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +41,14 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from scripts._bench_util import CONFIG, ctdc_columns, ctdc_frame, load, machine, measured
+from scripts._bench_util import (
+    CONFIG,
+    ctdc_columns,
+    ctdc_frame,
+    machine,
+    measured,
+    run_worker_process,
+)
 from scripts.bench_aggregate import encode
 
 MODES = ("row_seeded", "unseeded", "value_seeded", "aggregate_seeded")
@@ -264,32 +268,9 @@ def run_worker(
     impl: str, rows: int, *, seed: int, work: Path, modes: Sequence[str], conf: Sequence[str]
 ) -> Any:
     """Run one implementation in a fresh process; return its JSON (or the error)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "scripts.bench_synthesize",
-        "--worker",
-        impl,
-        "--sizes",
-        str(rows),
-        "--modes",
-        ",".join(modes),
-        "--seed",
-        str(seed),
-        "--work",
-        str(work),
-        *[arg for c in conf for arg in ("--spark-conf", c)],
-    ]
-    start = time.perf_counter()
-    print(f"[{datetime.now():%H:%M:%S}] {impl} N={rows:,} load={load()}", flush=True)
-    proc = subprocess.run(cmd, check=False)
-    wall = time.perf_counter() - start
-    result_path = work / f"{impl}_{rows}.json"
-    if proc.returncode != 0 or not result_path.exists():
-        return {"error": f"exit code {proc.returncode}", "process_seconds": round(wall, 1)}
-    out = json.loads(result_path.read_text(encoding="utf-8"))
-    out["process_seconds"] = round(wall, 1)
-    return out
+    args = ["--modes", ",".join(modes), "--seed", str(seed)]
+    args += [arg for c in conf for arg in ("--spark-conf", c)]
+    return run_worker_process("scripts.bench_synthesize", impl, rows, args, work=work)
 
 
 def summarise(rows: int, results: Mapping[str, Any]) -> dict[str, Any]:

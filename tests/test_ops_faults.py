@@ -13,7 +13,6 @@ Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_faults.py`` (ab
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,9 +21,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _ops
 import pytest
 
 from ctdc_spark import _testing
@@ -47,15 +46,6 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 needs_java = pytest.mark.skipif(
     shutil.which("java") is None and not os.environ.get("JAVA_HOME"), reason="needs a Java 17 runtime"
 )
-
-
-def _load_local_cluster() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("local_cluster", REPO / "scripts" / "local_cluster.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["local_cluster"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -209,7 +199,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         shutil.which("java") is None and not os.environ.get("JAVA_HOME")
     ):
         pytest.skip("needs Linux and a Java 17 runtime")
-    lc = _load_local_cluster()
+    lc = _ops.load_local_cluster()
     state_dir = tmp_path_factory.mktemp("cluster")
     started = time.monotonic()
     with lc.LocalCluster(
