@@ -284,8 +284,9 @@ def test_driver_and_executors_import_ctdc_spark_from_the_py_files_zip(work: Work
         "from pyspark.sql import SparkSession\n"
         "spark = SparkSession.builder.appName('probe').getOrCreate()\n"
         "def where(_):\n"
+        "    import os\n"
         "    import ctdc_spark\n"
-        "    yield ctdc_spark.__file__\n"
+        "    yield os.path.abspath(ctdc_spark.__file__)\n"
         "found = spark.sparkContext.parallelize(range(4), 4).mapPartitions(where).collect()\n"
         "print(json.dumps({'driver': ctdc_spark.__file__, 'executors': sorted(set(found))}))\n"
         "spark.stop()\n"
@@ -398,7 +399,8 @@ def test_a_task_failure_quoting_a_value_reaches_no_cluster_log(work: Work, clust
         cwd=work.base,
     )
     assert done.returncode == 3, done.tail()
-    assert "stage prepare failed in Spark (PythonException)" in done.stderr
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout.
+    assert "error: stage prepare failed in Spark (PythonException)" in done.output
     # The session the pipeline built under spark-submit on the cluster: no UI, no event log.
     session = json.loads(report.read_text())
     assert session["master"] == cluster.handle.master_url

@@ -217,9 +217,14 @@ def test_run_table_writes_replace_only_their_run_and_retries_are_no_ops(
             "run_id string, length int, selections string, protected_count long, combo array<int>",
         )
 
-    def write(run_id: str, count: int) -> int:
+    def write(run_id: str, count: int, signature: str = "content-1") -> int:
         return delta_io.write_run_table(
-            frame(run_id, count), REPORTABLE_AGGREGATES, root=root, run_id=run_id, stage="t"
+            frame(run_id, count),
+            REPORTABLE_AGGREGATES,
+            root=root,
+            run_id=run_id,
+            signature=signature,
+            stage="t",
         )
 
     def counts() -> dict[str, int]:
@@ -230,9 +235,13 @@ def test_run_table_writes_replace_only_their_run_and_retries_are_no_ops(
     # A retry of x (same txnAppId/txnVersion) commits nothing and names x's own commit, not y's.
     assert write("x", 10) == 0
     assert delta_io.latest_version(spark, path) == 1
-    # Delta silently drops a retry with different data: why the manifest refuses changed inputs.
+    # Delta silently drops a "retry" with different data under the same app id ...
     assert write("x", 99) == 0
     assert counts() == {"x": 10, "y": 20}
+    # ... which is why the app id carries the run's signature (input fingerprint + config hash):
+    # other content is another app id, and replaces the run's rows.
+    assert write("x", 99, signature="content-2") == 2
+    assert counts() == {"x": 99, "y": 20}
     history = {
         r["version"]: json.loads(r["userMetadata"])
         for r in delta_io.DeltaTable.forPath(spark, path).history().collect()
@@ -240,11 +249,14 @@ def test_run_table_writes_replace_only_their_run_and_retries_are_no_ops(
     assert history == {
         0: {"run_id": "x", "stage": "t", "table": "reportable_aggregates"},
         1: {"run_id": "y", "stage": "t", "table": "reportable_aggregates"},
+        2: {"run_id": "x", "stage": "t", "table": "reportable_aggregates"},
     }
     # replaceWhere checks every written row against the run's predicate.
     with pytest.raises(Exception, match="DELTA_REPLACE_WHERE_MISMATCH"):
-        delta_io.write_run_table(frame("y", 5), REPORTABLE_AGGREGATES, root=root, run_id="z", stage="t")
-    assert counts() == {"x": 10, "y": 20}
+        delta_io.write_run_table(
+            frame("y", 5), REPORTABLE_AGGREGATES, root=root, run_id="z", signature="content-1", stage="t"
+        )
+    assert counts() == {"x": 99, "y": 20}
 
 
 # --------------------------------------------------------------------------------- partial failures
@@ -320,8 +332,8 @@ def test_manifest_tells_the_story_of_the_resumed_run(spark: SparkSession, world:
         by_stage.setdefault(r["stage"], []).append(r)
     for stage in pipeline.STAGES:
         statuses = sorted(r["status"] for r in by_stage[stage])
-        # One failed attempt and one successful rerun, each preceded by STARTED.
-        assert statuses == ["FAILED", "STARTED", "STARTED", "SUCCEEDED"], (stage, statuses)
+        # One failed attempt and one successful rerun (each invocation's STARTED row is run-level).
+        assert statuses == ["FAILED", "SUCCEEDED"], (stage, statuses)
         failed = next(r for r in by_stage[stage] if r["status"] == "FAILED")
         assert failed["error_class"] == "InjectedFailure"
         ok = next(r for r in by_stage[stage] if r["status"] == "SUCCEEDED")
@@ -348,17 +360,22 @@ def test_manifest_tells_the_story_of_the_resumed_run(spark: SparkSession, world:
         counts["synthesize"]["synthetic_records"]
         == _ops.run_rows_hash(spark, world.root, "synthetic_records", RUN_B)[0]
     )
-    # The run-level SUCCEEDED row is the only run-level row, and the last write of the run.
-    (run_row,) = by_stage[pipeline.RUN_STAGE]
-    assert run_row["status"] == "SUCCEEDED"
+    # Run level: a STARTED row per invocation that had stages to run, never FAILED, and one
+    # SUCCEEDED row, the last write of the run.
+    run_rows = by_stage[pipeline.RUN_STAGE]
+    (run_row,) = [r for r in run_rows if r["status"] == "SUCCEEDED"]
+    started = [r for r in run_rows if r["status"] == "STARTED"]
+    assert len(started) + 1 == len(run_rows) and len(started) >= len(pipeline.STAGES)
+    assert all(r["started_at"] <= run_row["ended_at"] for r in started)
     assert run_row["ended_at"] >= max(r["ended_at"] for r in rows if r["ended_at"] is not None)
-    assert any(
-        r["stage"] == pipeline.RUN_STAGE for r in _manifest(spark, world, RUN_B, version=chain.runs_version)
-    )
-    assert not any(
-        r["stage"] == pipeline.RUN_STAGE
-        for r in _manifest(spark, world, RUN_B, version=chain.runs_version - 1)
-    )
+
+    def run_succeeded(version: int) -> bool:
+        return any(
+            (r["stage"], r["status"]) == (pipeline.RUN_STAGE, "SUCCEEDED")
+            for r in _manifest(spark, world, RUN_B, version=version)
+        )
+
+    assert run_succeeded(chain.runs_version) and not run_succeeded(chain.runs_version - 1)
     release_time = dt.datetime.fromtimestamp((world.root / "release" / RUN_B / "SHA256SUMS").stat().st_mtime)
     assert run_row["ended_at"] >= release_time - dt.timedelta(seconds=1)
 
@@ -467,7 +484,8 @@ def test_driver_killed_between_table_commits_is_resumed_by_the_rerun(
     assert len(_ops.run_commits(tables["records"], RUN_C)) == 1
     assert _ops.run_commits(tables["attributes"], RUN_C) == []
     statuses = [(r["stage"], r["status"]) for r in _manifest(spark, world, RUN_C)]
-    assert statuses == [("prepare", "STARTED")]  # no FAILED row: the process just vanished
+    # The invocation's run-level STARTED row and no stage row: the process just vanished.
+    assert statuses == [(pipeline.RUN_STAGE, "STARTED")]
 
     summary = pipeline.run_pipeline(spark, world.cfg, stages=["prepare"], run_id=RUN_C)
     assert summary.stages_run == ["prepare"]

@@ -128,7 +128,8 @@ def test_malformed_row_with_a_canary_exits_2_and_the_value_is_nowhere(
     args = _ops.tiny_args("bad-1", data, root, "spark.master=local[2]")
     done = _ops.run(_ops.cli_command("run", args), env=_ops.clean_env(pythonpath=True), cwd=tmp_path)
     assert done.returncode == 2, done.tail()
-    assert "error: " in done.stderr and "row 8" in done.stderr, done.tail()  # names the row, not the value
+    # Names the data row (row 7 after the header), not the value.
+    assert "error: bad input rows: " in done.stderr and "data rows 7 of bad.csv" in done.stderr, done.tail()
     assert _scan_run(spark, root, BAD_ROW_CANARY, done.stdout, done.stderr) == []
     (failed,) = [r for r in _manifest(spark, root) if r["status"] == "FAILED"]
     assert (failed["stage"], failed["error_class"]) == ("prepare", "InputDataError")
@@ -139,11 +140,18 @@ def test_malformed_row_with_a_canary_exits_2_and_the_value_is_nowhere(
 def test_the_injected_task_failure_quotes_the_value(spark: SparkSession, tmp_path: Path) -> None:
     # Positive control for the next test: the failing job's exception text carries the canary.
     import ops_pipeline_driver
+    from pyspark import cloudpickle
 
     data = _ops.write_tiny_input(tmp_path / "t.csv", TASK_CANARY)
     cells = spark.read.option("header", True).csv(str(data))
-    with pytest.raises(Exception, match=TASK_CANARY):
-        cells.mapInPandas(ops_pipeline_driver._parse_cells, "n long").count()
+    # Python workers cannot import the tests folder: ship the driver module's function by value,
+    # as the driver script (run as __main__) does.
+    cloudpickle.register_pickle_by_value(ops_pipeline_driver)
+    try:
+        with pytest.raises(Exception, match=TASK_CANARY):
+            cells.mapInPandas(ops_pipeline_driver._parse_cells, "n long").count()
+    finally:
+        cloudpickle.unregister_pickle_by_value(ops_pipeline_driver)
 
 
 @pytest.mark.spark

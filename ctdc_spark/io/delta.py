@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+
 _CONFLICTS = (
     delta_errors.ConcurrentAppendException,
     delta_errors.ConcurrentDeleteReadException,
@@ -42,6 +43,7 @@ _CONFLICTS = (
     delta_errors.ConcurrentWriteException,
 )
 _CONFLICT_ATTEMPTS = 6
+_CREATE_WAIT_SECONDS = 30.0
 
 
 def table_path(root: str, name: str) -> str:
@@ -85,10 +87,27 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
-        builder.property("delta.appendOnly", "true").execute()
+        try:
+            builder.property("delta.appendOnly", "true").execute()
+        except Exception:
+            # Two runs starting at once on a fresh output root race to write the table's first
+            # commit, and the loser fails with an error that depends on the timing (a non-empty
+            # location, the commit file already there). The winner's table is the one we wanted.
+            if not _wait_for_table(spark, path):
+                raise
 
     retry_on_conflict(create, what=spec.name)
     return path
+
+
+def _wait_for_table(spark: SparkSession, path: str) -> bool:
+    """Whether a table appears at ``path`` within :data:`_CREATE_WAIT_SECONDS` (polled)."""
+    deadline = time.monotonic() + _CREATE_WAIT_SECONDS
+    while not table_exists(spark, path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
