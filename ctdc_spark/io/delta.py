@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+class _TableCreatedConcurrently(Exception):
+    """Another run committed a table's first version while this write tried to: retry the write."""
+
+
 _CONFLICTS = (
+    _TableCreatedConcurrently,
     delta_errors.ConcurrentAppendException,
     delta_errors.ConcurrentDeleteReadException,
     delta_errors.ConcurrentDeleteDeleteException,
@@ -103,11 +108,17 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
 def _wait_for_table(spark: SparkSession, path: str) -> bool:
     """Whether a table appears at ``path`` within :data:`_CREATE_WAIT_SECONDS` (polled)."""
     deadline = time.monotonic() + _CREATE_WAIT_SECONDS
-    while not table_exists(spark, path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
+    while True:
+        try:
+            # A read, not DeltaTable.isDeltaTable: that answers from Delta's cached log of the
+            # path, which still says "no table" after another process created it; a read
+            # refreshes the cached log.
+            spark.read.format("delta").load(path).schema  # noqa: B018
+            return True
+        except AnalysisException:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
 
 
 def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
@@ -163,18 +174,30 @@ def write_run_table(
         f" AND {name} = {int(value)}" for name, value in sorted((partition_values or {}).items())
     )
 
+    creates = not table_exists(spark, path)
+
     def write() -> None:
-        (
-            _conform(df, spec)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", predicate)
-            .option("txnAppId", app_id)
-            .option("txnVersion", str(txn_version))
-            .option("userMetadata", metadata)
-            .partitionBy(*spec.partition_by)
-            .save(path)
-        )
+        nonlocal creates
+        try:
+            (
+                _conform(df, spec)
+                .write.format("delta")
+                .mode("overwrite")
+                .option("replaceWhere", predicate)
+                .option("txnAppId", app_id)
+                .option("txnVersion", str(txn_version))
+                .option("userMetadata", metadata)
+                .partitionBy(*spec.partition_by)
+                .save(path)
+            )
+        except _CONFLICTS:
+            raise
+        except Exception:
+            # As in ensure_table: another run created the table first; write into its table.
+            if creates and _wait_for_table(spark, path):
+                creates = False  # once: a second failure is this write's own
+                raise _TableCreatedConcurrently(spec.name) from None
+            raise
 
     retry_on_conflict(write, what=spec.name)
     return _last_commit_with(spark, path, metadata)
