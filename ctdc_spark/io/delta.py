@@ -98,16 +98,16 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> str:
             # Two runs starting at once on a fresh output root race to write the table's first
             # commit, and the loser fails with an error that depends on the timing (a non-empty
             # location, the commit file already there). The winner's table is the one we wanted.
-            if not _wait_for_table(spark, path):
+            if not _wait_for_table(spark, path, seconds=_CREATE_WAIT_SECONDS):
                 raise
 
     retry_on_conflict(create, what=spec.name)
     return path
 
 
-def _wait_for_table(spark: SparkSession, path: str) -> bool:
-    """Whether a table appears at ``path`` within :data:`_CREATE_WAIT_SECONDS` (polled)."""
-    deadline = time.monotonic() + _CREATE_WAIT_SECONDS
+def _wait_for_table(spark: SparkSession, path: str, *, seconds: float) -> bool:
+    """Whether a table is (or appears within ``seconds``, polled) at ``path``."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             # A read, not DeltaTable.isDeltaTable: that answers from Delta's cached log of the
@@ -194,7 +194,9 @@ def write_run_table(
             raise
         except Exception:
             # As in ensure_table: another run created the table first; write into its table.
-            if creates and _wait_for_table(spark, path):
+            # A losing write fails at commit, when the winner's first commit already exists: one
+            # look, no waiting (a failure of this write's own job must not be delayed).
+            if creates and _wait_for_table(spark, path, seconds=0):
                 creates = False  # once: a second failure is this write's own
                 raise _TableCreatedConcurrently(spec.name) from None
             raise
