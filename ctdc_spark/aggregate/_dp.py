@@ -81,9 +81,7 @@ from ctdc_spark.dp import (
     PercentileMechanism,
     ThresholdSpec,
     allowed_sensitivity,
-    compute_noise_parameters,
     noise_parameters_for,
-    sigma_proportions_for,
     threshold_rho,
     thresholds_for,
 )
@@ -473,7 +471,6 @@ def _contribution_key(test_seed: int | None) -> int:
 
 
 def _step_a(dp: DpConfig, length: int, n_records: int, state: _DpState) -> NoiseParameters:
-    proportions = sigma_proportions_for(dp, length)
     if dp.number_of_records_epsilon_proportion is None:
         return noise_parameters_for(dp, length=length, n_true=n_records)
     protected = state.once(
@@ -482,17 +479,7 @@ def _step_a(dp: DpConfig, length: int, n_records: int, state: _DpState) -> Noise
             "int", noise_parameters_for(dp, length=length, n_true=n_records).protected_number_of_records
         ),
     )
-    return compute_noise_parameters(
-        epsilon=dp.epsilon,
-        delta=dp.delta,
-        delta_factor=dp.delta_factor,
-        n_true=n_records,
-        protected_n=protected,
-        length=length,
-        sigma_proportions=proportions,
-        percentile_epsilon_proportion=dp.percentile_epsilon_proportion,
-        number_of_records_epsilon_proportion=dp.number_of_records_epsilon_proportion,
-    )
+    return noise_parameters_for(dp, length=length, n_true=n_records, protected_n=protected)
 
 
 def _record_budget(

@@ -573,7 +573,12 @@ def protected_number_of_records(n: int, epsilon_n: float, rng: NoiseSource | Non
 
 
 def noise_parameters_for(
-    cfg: DpConfig, *, length: int, n_true: int, source: NoiseSource | None = None
+    cfg: DpConfig,
+    *,
+    length: int,
+    n_true: int,
+    source: NoiseSource | None = None,
+    protected_n: int | None = None,
 ) -> NoiseParameters:
     """Run Step A from a config: validate, protect the record count if configured, compute.
 
@@ -584,6 +589,8 @@ def noise_parameters_for(
         length: Reporting length L >= 1.
         n_true: True number of records.
         source: Test-only noise source override.
+        protected_n: A noisy record count drawn earlier (a resumed run reuses it rather than
+            spending budget on a new draw); drawn here when None and configured.
 
     Returns:
         The :class:`NoiseParameters`.
@@ -603,11 +610,9 @@ def noise_parameters_for(
     )
     _precheck_delta(cfg.delta, cfg.delta_factor)
     eps_n, _ = split_epsilon(cfg.epsilon, cfg.number_of_records_epsilon_proportion)
-    protected = (
-        protected_number_of_records(n_true, eps_n, source)
-        if cfg.number_of_records_epsilon_proportion is not None
-        else None
-    )
+    protected = protected_n
+    if protected is None and cfg.number_of_records_epsilon_proportion is not None:
+        protected = protected_number_of_records(n_true, eps_n, source)
     return compute_noise_parameters(
         epsilon=cfg.epsilon,
         delta=cfg.delta,
