@@ -198,7 +198,8 @@ def run_worker_process(
     ``<work>/<impl>_<rows>.json``.
 
     Returns:
-        That JSON plus ``process_seconds``, or ``{"error": ...}`` when the worker failed.
+        That JSON plus ``process_seconds``; when the worker failed, ``error`` too, next to
+        whatever results it had written before failing.
     """
     cmd = [sys.executable, "-m", module, "--worker", impl, "--sizes", str(rows), "--work", str(work)]
     cmd += worker_args
@@ -207,8 +208,8 @@ def run_worker_process(
     proc = subprocess.run(cmd, check=False)
     wall = round(time.perf_counter() - start, 1)
     result_path = work / f"{impl}_{rows}.json"
-    if proc.returncode != 0 or not result_path.exists():
-        return {"error": f"exit code {proc.returncode}", "process_seconds": wall}
-    out = json.loads(result_path.read_text(encoding="utf-8"))
+    out = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else {}
+    if proc.returncode != 0 or not out:
+        out["error"] = f"exit code {proc.returncode}"
     out["process_seconds"] = wall
     return out

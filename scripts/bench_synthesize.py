@@ -32,7 +32,7 @@ import argparse
 import json
 import random
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -192,8 +192,19 @@ def worker_baseline(rows: int, seed: int, work: Path) -> dict[str, Any]:
 
 
 def worker_spark(
-    rows: int, seed: int, work: Path, modes: Sequence[str], spark_conf: Mapping[str, str]
+    rows: int,
+    seed: int,
+    work: Path,
+    modes: Sequence[str],
+    spark_conf: Mapping[str, str],
+    *,
+    checkpoint: Callable[[Mapping[str, Any]], None],
 ) -> dict[str, Any]:
+    """Prepare and aggregate once, then time the synthesize stage per mode.
+
+    ``checkpoint`` receives the results after every mode, so the modes already measured survive
+    a later mode failing or the run being stopped (a 1M run takes the best part of an hour).
+    """
     from pyspark.sql import functions as F
 
     from ctdc_spark.config import SparkConfig, load_config
@@ -255,6 +266,7 @@ def worker_spark(
             )
             entry["exact_attribute_counts"] = bool(((single // k) * k == produced).all())
         out["modes"][mode] = entry
+        checkpoint(out)
     spark.stop()
     return out
 
@@ -369,12 +381,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.worker:
         (rows,) = sizes
+        result_path = args.work / f"{args.worker}_{rows}.json"
+
+        def write_result(result: Mapping[str, Any]) -> None:
+            result_path.write_text(json.dumps(result), encoding="utf-8")
+
         if args.worker == "baseline":
-            result = worker_baseline(rows, args.seed, args.work)
+            write_result(worker_baseline(rows, args.seed, args.work))
         else:
             conf = dict(c.split("=", 1) for c in args.spark_conf)
-            result = worker_spark(rows, args.seed, args.work, modes, conf)
-        (args.work / f"{args.worker}_{rows}.json").write_text(json.dumps(result), encoding="utf-8")
+            write_result(worker_spark(rows, args.seed, args.work, modes, conf, checkpoint=write_result))
         return 0
 
     skip_baseline = {int(s) for s in args.skip_baseline.split(",") if s}
