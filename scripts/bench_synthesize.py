@@ -24,6 +24,8 @@ Usage, from the repository root::
     PYTHONPATH=. python -m scripts.bench_synthesize                        # 50k, 200k, 1M, all modes
     PYTHONPATH=. python -m scripts.bench_synthesize --sizes 50000 --modes row_seeded,unseeded
     PYTHONPATH=. python -m scripts.bench_synthesize --sizes 1000000 --append  # merge into the JSON
+    PYTHONPATH=. python -m scripts.bench_synthesize --sizes 1000000 --skip-baseline 1000000 \
+        --modes value_seeded --append                                        # add one mode to a size
 """
 
 from __future__ import annotations
@@ -308,6 +310,21 @@ def summarise(rows: int, results: Mapping[str, Any]) -> dict[str, Any]:
     return case
 
 
+def merge_case(earlier: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """One size measured in two runs (``--append``): the new run's modes replace the same modes only.
+
+    A size too slow to measure in one sitting can so be completed mode by mode; the baseline is
+    the new run's when it ran, else the earlier one's (ratios are those of the run that measured
+    each mode).
+    """
+    merged = {**earlier, **new, "modes": {**earlier.get("modes", {}), **new.get("modes", {})}}
+    if "error" in new["baseline_row_seeded"]:
+        merged["baseline_row_seeded"] = earlier["baseline_row_seeded"]
+    if "spark_error" not in new:
+        merged.pop("spark_error", None)
+    return merged
+
+
 def _rates(entry: Mapping[str, Any], rows: int) -> dict[str, Any]:
     stage = entry["stage"]
     return {
@@ -410,7 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["spark"] = run_worker(
                 "spark", rows, seed=args.seed, work=work, modes=modes, conf=args.spark_conf
             )
-        cases[rows] = summarise(rows, results)
+        case = summarise(rows, results)
+        cases[rows] = merge_case(cases[rows], case) if rows in cases else case
         print(json.dumps(cases[rows], indent=1), flush=True)
     report = {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
