@@ -5,16 +5,13 @@ It is not a pytest module (no ``test_`` prefix). Map stage: ``mapInPandas`` over
 stage name ``map``; then one shuffle (``groupBy``) and a sorted collect. Every value is a pure function of
 the row id, so a recomputed task produces the same rows and the result must equal a clean run.
 
-Local mode (direct; the master is set here)::
+Run directly (the master is set here)::
 
     python tests/ops_fault_job.py --master 'local[2,2]' --out /tmp/a.json \
         --conf spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT=map
 
-On the standalone cluster (master, Delta package and confs come from spark-submit)::
-
-    python scripts/local_cluster.py submit -- \
-        --conf spark.executorEnv.CTDC_TEST_KILL_EXECUTOR_MARKER=/tmp/kill.marker \
-        tests/ops_fault_job.py --out /tmp/b.json --delta-path /tmp/b_delta
+or on the standalone dev cluster (``python scripts/local_cluster.py submit -- tests/ops_fault_job.py
+--out /tmp/b.json``), where the master and confs come from spark-submit.
 """
 
 from __future__ import annotations
@@ -50,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default=None, help="only for direct runs; spark-submit sets it otherwise")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", required=True, type=Path, help="JSON file for the collected result")
-    parser.add_argument("--delta-path", default=None, help="also write the result as a Delta table here")
     args = parser.parse_args(argv)
 
     builder = SparkSession.builder.appName("ctdc-ops-fault-job")
@@ -70,14 +66,6 @@ def main(argv: list[str] | None = None) -> int:
             .orderBy("k")
         )
         rows = [r.asDict() for r in result.collect()]
-        if args.delta_path:
-            result.write.format("delta").mode("overwrite").save(args.delta_path)
-            back = [
-                r.asDict() for r in spark.read.format("delta").load(args.delta_path).orderBy("k").collect()
-            ]
-            if back != rows:
-                print("delta round trip differs from the collected result", file=sys.stderr)
-                return 1
         args.out.write_text(json.dumps(rows), encoding="utf-8")
     finally:
         spark.stop()

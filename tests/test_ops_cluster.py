@@ -14,6 +14,9 @@ output root, so their release bundles must be byte-identical:
   an executor JVM SIGKILLed from inside an aggregate task, then ``jobs/publish.py`` (synthesize,
   evaluate, publish) with one killed inside a synthesize task.
 
+The cluster itself (scripts/local_cluster.py) must register both workers, report them through its CLI and,
+when stopped, leave none of the processes it started (daemons and executors).
+
 spark-submit runs get no ``PYTHONPATH``: driver and executors import ``ctdc_spark`` from the zip only
 (checked by a probe job). No canary may appear in any driver output, cluster log or executor work dir,
 release bundle, staging file or ``_delta_log``; the rare ones must appear in the private files (the
@@ -30,6 +33,8 @@ import ast
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +161,12 @@ def cluster(work: Work) -> Iterator[Cluster]:
             timeout=180,
         ) as handle:
             print(f"standalone cluster up: {handle.state.startup_seconds}s to register 2 workers")
+            records = list(handle.state.processes)
             yield Cluster(handle, handle.build_pyfiles())
+    # stop() must leave nothing of what it started: neither daemons nor the executors they launched.
+    for rec in records:
+        assert not lc._is_ours(rec), f"{rec.role} still running"
+        assert lc._group_members(rec.pgid) == [], f"processes left in the group of {rec.role}"
 
 
 @pytest.fixture(scope="module")
@@ -351,6 +361,34 @@ def test_executor_killed_mid_aggregate_and_mid_synthesize_gives_the_same_bundle(
     assert len(exits) >= 2, worker_logs[-3000:]
     _assert_same_bundle(killed_run, reference)
     _assert_one_commit_per_table(killed_run)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@needs_cluster_runtime
+def test_local_cluster_registers_all_workers_and_its_cli_reports_them(cluster: Cluster) -> None:
+    handle = cluster.handle
+    info = handle.master_info()
+    assert info["status"] == "ALIVE"
+    assert info["url"] == handle.master_url
+    alive = [w for w in info["workers"] if w["state"] == "ALIVE"]
+    assert len(alive) == 2
+    assert {w["host"] for w in alive} == {"127.0.0.1"}
+    assert [p["alive"] for p in handle.status()["processes"]] == [True, True, True]
+
+    script = [
+        sys.executable,
+        str(_ops.REPO / "scripts" / "local_cluster.py"),
+        "--state-dir",
+        str(cluster.state_dir),
+    ]
+    status = subprocess.run([*script, "status"], capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["master_url"] == handle.master_url
+    assert report["alive_workers"] == 2
+    no_app = subprocess.run([*script, "submit"], capture_output=True, text=True, timeout=60, check=False)
+    assert no_app.returncode == 2 and "submit needs the application" in no_app.stderr
 
 
 # ------------------------------------------------------------------------------------------ canaries
