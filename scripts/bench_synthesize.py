@@ -317,7 +317,9 @@ def merge_case(earlier: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     the new run's when it ran, else the earlier one's (ratios are those of the run that measured
     each mode).
     """
-    merged = {**earlier, **new, "modes": {**earlier.get("modes", {}), **new.get("modes", {})}}
+    modes = {**earlier.get("modes", {}), **new.get("modes", {})}
+    # Rows keep the same mode order at every size, whichever run measured them.
+    merged = {**earlier, **new, "modes": {m: modes[m] for m in MODES if m in modes}}
     if "error" in new["baseline_row_seeded"]:
         merged["baseline_row_seeded"] = earlier["baseline_row_seeded"]
     if "spark_error" not in new:
