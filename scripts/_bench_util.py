@@ -6,10 +6,10 @@ summed, so a Spark driver counts its JVM and the Python workers the JVM forks, a
 after a fork are counted once. Single-process runs also report the kernel's exact peak RSS
 (``VmHWM``, reset per phase through ``/proc/self/clear_refs``).
 
-CPU time is the fairer measure on a shared machine: a phase's CPU seconds are the growth of
-``utime + stime + cutime + cstime`` summed over the process tree (a finished child's time moves to
-its parent's ``cutime`` once reaped, so it is still counted). Wall time under a load average above
-the core count mostly measures the other jobs.
+CPU time is the fairer measure on a shared machine: a phase's CPU seconds are the growth of the
+process tree's user + system time, as :func:`tree_cpu_seconds` meters it (counting processes that
+exit during the phase). Wall time under a load average above the core count mostly measures the
+other jobs.
 """
 
 from __future__ import annotations
@@ -86,17 +86,72 @@ def process_tree(root: int) -> list[int]:
     return out
 
 
+def _own_ticks(pid: int) -> tuple[int, int] | None:
+    """``(start time, utime + stime)`` of a live process in clock ticks, or ``None`` once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[19]), int(fields[11]) + int(fields[12])
+
+
+class TreeCpuMeter:
+    """User + system time of a process tree, including processes that exit between two reads.
+
+    Summing ``utime + stime + cutime + cstime`` over the live tree at two instants misses a process
+    that exits in between unless its parent reaps it with accounting; PySpark's worker daemon
+    ignores SIGCHLD, so the kernel reaps the Python workers and their time reaches no parent (and
+    Spark stops idle workers after a minute, e.g. while a stage writes). The meter instead keeps
+    every process's own time as last read, keyed by pid and start time, and rereads the tree every
+    ``interval`` seconds on a daemon thread: an exiting process loses at most that much. Reaped
+    children's ``cutime`` is ignored, so nothing is counted twice.
+    """
+
+    def __init__(self, root: int, interval: float = 0.5) -> None:
+        """Start metering ``root``'s tree; only time used from now on counts."""
+        self._root = root
+        self._lock = threading.Lock()
+        self._start: dict[tuple[int, int], int] = {}
+        self._last: dict[tuple[int, int], int] = {}
+        self._read_tree()
+        self._start = dict(self._last)
+        thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        thread.start()
+
+    def _read_tree(self) -> None:
+        with self._lock:
+            for pid in process_tree(self._root):
+                found = _own_ticks(pid)
+                if found is not None:
+                    self._last[(pid, found[0])] = found[1]
+
+    def _run(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            self._read_tree()
+
+    def seconds(self) -> float:
+        """CPU seconds the tree has used since the meter started (read now)."""
+        self._read_tree()
+        with self._lock:
+            ticks = sum(t - self._start.get(key, 0) for key, t in self._last.items())
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+_meters: dict[int, TreeCpuMeter] = {}
+
+
 def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds used so far by ``root``'s tree (own and reaped children's user + system time)."""
-    ticks = 0
-    for pid in process_tree(root):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used by ``root``'s tree since the first call for ``root`` in this process.
+
+    Only differences between two calls are meaningful; the first call starts a
+    :class:`TreeCpuMeter`, which also counts the processes that exit between calls.
+    """
+    meter = _meters.get(root)
+    if meter is None:
+        meter = _meters[root] = TreeCpuMeter(root)
+    return meter.seconds()
 
 
 def _pss_kb(pid: int) -> int:
