@@ -59,19 +59,25 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), ``None`` once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses; fields after the last ')' are fixed.
+    return stat.rsplit(")", 1)[1].split()
+
+
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="utf-8") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses; fields after the last ')' are fixed.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        fields = _stat_fields(entry.name)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     return children
 
 
@@ -88,12 +94,8 @@ def process_tree(root: int) -> list[int]:
 
 def _own_ticks(pid: int) -> tuple[int, int] | None:
     """``(start time, utime + stime)`` of a live process in clock ticks, or ``None`` once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[19]), int(fields[11]) + int(fields[12])
+    fields = _stat_fields(pid)
+    return None if fields is None else (int(fields[19]), int(fields[11]) + int(fields[12]))
 
 
 class TreeCpuMeter:
@@ -104,32 +106,35 @@ class TreeCpuMeter:
     ignores SIGCHLD, so the kernel reaps the Python workers and their time reaches no parent (and
     Spark stops idle workers after a minute, e.g. while a stage writes). The meter instead keeps
     every process's own time as last read, keyed by pid and start time, and rereads the tree every
-    ``interval`` seconds on a daemon thread: an exiting process loses at most that much. Reaped
-    children's ``cutime`` is ignored, so nothing is counted twice.
+    ``interval`` seconds on a daemon thread (until the root exits): an exiting process loses at
+    most that much. Reaped children's ``cutime`` is ignored, so nothing is counted twice.
     """
 
     def __init__(self, root: int, interval: float = 0.5) -> None:
         """Start metering ``root``'s tree; only time used from now on counts."""
         self._root = root
         self._lock = threading.Lock()
-        self._start: dict[tuple[int, int], int] = {}
         self._last: dict[tuple[int, int], int] = {}
         self._read_tree()
         self._start = dict(self._last)
         thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         thread.start()
 
-    def _read_tree(self) -> None:
+    def _read_tree(self) -> bool:
+        """Record the tree's times now; whether the root is still alive."""
         with self._lock:
             for pid in process_tree(self._root):
                 found = _own_ticks(pid)
                 if found is not None:
                     self._last[(pid, found[0])] = found[1]
+        # An exited root's children are reparented away from it: nothing is left to meter.
+        return _stat_fields(self._root) is not None
 
     def _run(self, interval: float) -> None:
         while True:
             time.sleep(interval)
-            self._read_tree()
+            if not self._read_tree():
+                return
 
     def seconds(self) -> float:
         """CPU seconds the tree has used since the meter started (read now)."""
