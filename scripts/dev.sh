@@ -20,10 +20,14 @@ setup() {
     "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
     touch "$stamp"
   fi
-  if [ "${1:-}" = test ] && [ -f tests/browser/package.json ] && command -v npm >/dev/null 2>&1; then
-    if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
-      npm ci --silent --prefix tests/browser
-    fi
+  if [ "${1:-}" = test ] && command -v npm >/dev/null 2>&1; then
+    # Test-only JavaScript: axe-core for the browser tests, esbuild and the map packages for tests/test_frontend.py.
+    local prefix
+    for prefix in tests/browser frontend; do
+      if [ -f "$prefix/package.json" ] && { [ ! -d "$prefix/node_modules" ] || [ "$prefix/package-lock.json" -nt "$prefix/node_modules" ]; }; then
+        npm ci --silent --prefix "$prefix"
+      fi
+    done
   fi
 }
 

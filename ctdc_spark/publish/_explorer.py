@@ -3,8 +3,9 @@
 The publish stage hands :func:`build_explorer` a plain, JSON-compatible *payload* made only of public
 artifacts (the synthetic microdata, the reportable aggregates and public-only evaluation statistics). The
 builder validates it, compiles it into a compact form the page can query quickly (canonical attribute ids,
-base64 typed arrays, aggregates sorted for binary search), and inlines it, together with the CSS and classic
-scripts from ``explorer_assets/``, into a single HTML file that works from ``file://`` with no network:
+base64 typed arrays, aggregates sorted for binary search), and inlines it, together with the CSS and the one
+script ``explorer_assets/explorer.js`` (bundled by esbuild from ``frontend/src``; committed, so building a
+release needs no Node), into a single HTML file that works from ``file://`` with no network:
 
 * a Content-Security-Policy meta tag with ``default-src 'none'`` allows only this file's own inline script and
   style blocks (pinned by their SHA-256 hashes) and ``data:``/``blob:`` images, so the page can never fetch
@@ -13,23 +14,34 @@ scripts from ``explorer_assets/``, into a single HTML file that works from ``fil
   U+2029 inside it is written as a JSON ``\\uXXXX`` escape, so no value (e.g. ``</script>``) can end the block
   or start markup, and the page only ever inserts values as text (never as HTML).
 
-Payload contract (all keys required unless marked optional; "lang map" = ``{language code: text}``)::
+Payload contract v2 (all keys required unless marked optional; "lang map" = ``{language code: text}``; a
+"text" field is a lang map that must contain meta.default_language, or, as in v1, a plain str meaning that
+language's text)::
 
     meta:
-      title: str                     description: str              dataset_version: str
+      title: text (non-empty)        description: text             dataset_version: str
       run_id: str                    created: ISO-8601 str         pipeline_version: str
       privacy_mode: "k_anonymity" | "dp"
       k: int >= 1                    L: int >= 1 (effective reporting length; resolve "0 = all" first)
       dp: null | {epsilon: number > 0, delta: number | null}
       synthesis_mode: str            synthetic_records: int (= synthetic.n)
       reportable_record_count: int   (protected n, = aggregates.record_count)
-      licence: str                   citation: str
+      licence: text                  citation: text
       languages: [str]               (subset of SUPPORTED_LANGUAGES)     default_language: str (in languages)
       small_count_threshold: int >= 1 | null (null = k): synthetic counts below it show as "< k" by default
       record_noun: lang map          (optional; what one record is, e.g. {"en": "identified victims"})
+      agreement: {interval: int >= 1, relative: number >= 0, absolute: number >= 0}
+                                     (optional; default {interval: k (dp: 1), relative: 0.1, absolute: k}).
+        # The agreement rule (frontend/src/core.js `agrees`; evaluation.json applies the same): an official
+        # count a stands for [a, a + interval - 1]; a synthetic count s agrees with it when
+        # max(a - s, s - (a + interval - 1), 0) <= max(absolute, relative * a).
     columns: [                        # one entry per attribute column, in the order of the microdata
       {id: str (the normalised header), source_column: str, kind: "single" | "multi",
-       labels: lang map, description: str,
+       labels: lang map, descriptions: lang map (optional; v1's `description: str` is still accepted),
+       ordinal: bool (optional, default false: `values` are listed in natural order, codes ascending),
+       geo: "iso3166-1-alpha2" | null (optional: values are ISO alpha-2 codes, named by the browser in the
+            page language; value labels may be absent or equal to the code),
+       indicator: bool (optional: a yes/no column whose only value is "1", shown as "yes" inside its group),
        values: [{code: int 1..65535, value: str, attribute: "<id>:<value>", rank: int >= 0,
                  labels: lang map}]}]
         # ids and values are normalised as in SPEC.md 2.2 (no ";" or ":"); values are never empty.
@@ -39,6 +51,9 @@ Payload contract (all keys required unless marked optional; "lang map" = ``{lang
         # and the same source_column; for those, labels name the indicator (e.g. {"en": "Female"}).
     default_columns: [str]            # column ids, group names or multi-value source columns
     pages: [{name: str, columns: [str], labels: lang map (optional)}]
+        # default_columns and pages[].columns: an indicator column (kind "multi", or indicator: true) stands
+        # for the first group holding it, so a page of 19 indicators shows one grouped chart; a country column
+        # brings its world map (visual "map:<id>") just before its bar chart.
     groups: [{name: str, attributes: ["col:value", ...], labels: lang map (optional)}]
         # multi-attribute visuals; one group per multi-value source column is added automatically (named by
         # the source column) unless a group of that name exists.
@@ -49,14 +64,22 @@ Payload contract (all keys required unless marked optional; "lang map" = ``{lang
         # of length <= L with count >= k (k-anonymity: counts are multiples of k; dp: counts >= 0).
         # Absent = "< k".
     stats: {by_length: [{length, official_combinations, synthetic_combinations, common, coverage_pct,
-                         not_in_official_pct, mean_abs_error, mean_signed_error}],
+                         not_in_official_pct, mean_abs_error, mean_signed_error,
+                         mean_proportional_error (optional)}],
             by_bucket: [{low, high, combinations, mean_abs_error, mean_proportional_error}],
-            overall: {mean_abs_error, mean_proportional_error, coverage_pct, not_in_official_pct}}
+            overall: {mean_abs_error, mean_proportional_error, coverage_pct, not_in_official_pct},
+            multi: {min_length: 2, max_length: L, combinations: int, mean_abs_error, mean_proportional_error}
+                   | null (optional; null when L < 2),
+            agreement: {by_length: [{length, compared, agreeing, agreeing_pct}],
+                        overall: {compared, agreeing, agreeing_pct}} (optional)}
         # public only (synthetic vs reportable aggregates); lists may be empty; metrics may be null.
         # *_pct are percentages (0-100); mean_proportional_error is a fraction (0.12 = 12 %); by_bucket.high
         # may be null for an open last bucket.
     downloads: [{name: str, href: relative path (e.g. "../synthetic_microdata.csv"), bytes: int,
-                 sha256: 64 hex digits, description: str}]
+                 sha256: 64 hex digits, kind: one of DOWNLOAD_KINDS (optional in v1 payloads),
+                 description: str (optional; shown only when kind is absent)}]
+        # with a kind the page shows the string table's download_<kind> sentence in the page language (the
+        # publish stage writes the bundle's README from the same sentences in locales/ui/<lang>.json).
 
 Errors are ``ValueError`` naming the offending field by its path (``payload.columns[2].values[0].rank``);
 they never quote a data value, because values of a sensitive dataset must not reach logs.
@@ -89,21 +112,41 @@ import numpy.typing as npt
 
 __all__ = ["SUPPORTED_LANGUAGES", "build_explorer", "compile_payload"]
 
-#: UI languages with a complete string table in ``explorer_assets/i18n.js``.
+#: UI languages with a complete string table in ``locales/ui/<lang>.json``.
 SUPPORTED_LANGUAGES = ("en", "fr", "es", "de", "ar")
 
-#: Version of the compiled model the page's scripts understand; bump on incompatible changes.
-MODEL_FORMAT = 1
+#: Version of the compiled model the page's script understands (MODEL_FORMAT in frontend/src/core.js).
+MODEL_FORMAT = 2
+
+#: What a download is; the page describes each kind with the string table's ``download_<kind>`` sentence.
+DOWNLOAD_KINDS = (
+    "synthetic_microdata",
+    "synthetic_microdata_long",
+    "aggregates_tsv",
+    "aggregates_csv",
+    "aggregates_tidy",
+    "evaluation",
+    "codebook",
+    "readme",
+    "licence",
+)
+
+#: The only ``columns[].geo`` value: ISO 3166-1 alpha-2 country codes.
+GEO_ALPHA2 = "iso3166-1-alpha2"
+
+#: Agreement tolerance when a payload does not state one (the Python side's defaults).
+DEFAULT_RELATIVE_TOLERANCE = 0.1
 
 _ASSET_PACKAGE = "ctdc_spark.publish"
 _ASSET_DIR = "explorer_assets"
-# Inlined in this order; each becomes its own classic <script> (core has no DOM code, ui uses both).
-_SCRIPT_ASSETS = ("i18n.js", "core.js", "ui.js")
+# The esbuild bundle of frontend/src (one classic script; ES-module src= imports are blocked under file://).
+_SCRIPT_ASSET = "explorer.js"
 _STYLE_ASSET = "explorer.css"
 _TEMPLATE_ASSET = "template.html"
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ALPHA2_RE = re.compile(r"^[A-Z]{2}$")
 _MAX_CODE = 0xFFFF
 _PRIVACY_MODES = ("k_anonymity", "dp")
 _KINDS = ("single", "multi")
@@ -184,6 +227,33 @@ def _opt_lang_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]
     return _lang_map(obj[key], f"{path}.{key}")
 
 
+def _text(
+    obj: Mapping[str, Any], key: str, path: str, default_language: str, *, non_empty: bool = False
+) -> dict[str, str]:
+    """A translatable text: a lang map holding the default language, or (v1) a str in the default language."""
+    value = _get(obj, key, path)
+    texts = {default_language: value} if isinstance(value, str) else _lang_map(value, f"{path}.{key}")
+    if default_language not in texts:
+        raise _fail(f"{path}.{key}", "must give a text for meta.default_language")
+    if non_empty and not texts[default_language].strip():
+        raise _fail(f"{path}.{key}.{default_language}", "must not be empty")
+    return texts
+
+
+def _opt_bool(obj: Mapping[str, Any], key: str, path: str) -> bool:
+    value = obj.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(f"{path}.{key}", "must be true or false")
+    return value
+
+
+def _number(obj: Mapping[str, Any], key: str, path: str, *, minimum: float) -> float | int:
+    value = _opt_number(obj, key, path)
+    if value is None or value < minimum:
+        raise _fail(f"{path}.{key}", f"must be a number >= {minimum:g}")
+    return value
+
+
 # --------------------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------------------
@@ -192,16 +262,32 @@ def _opt_lang_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]
 def _compile_meta(meta_raw: Any) -> dict[str, Any]:
     path = "payload.meta"
     meta = _mapping(meta_raw, path)
+    languages = _list(_get(meta, "languages", path), f"{path}.languages")
+    if not languages:
+        raise _fail(f"{path}.languages", "list at least one language, e.g. ['en']")
+    for i, lang in enumerate(languages):
+        if lang not in SUPPORTED_LANGUAGES:
+            raise _fail(
+                f"{path}.languages[{i}]",
+                f"unsupported UI language; supported: {', '.join(SUPPORTED_LANGUAGES)}",
+            )
+    if len(set(languages)) != len(languages):
+        raise _fail(f"{path}.languages", "must not repeat a language")
+    default_language = _get(meta, "default_language", path)
+    if default_language not in languages:
+        raise _fail(f"{path}.default_language", "must be one of meta.languages")
     out: dict[str, Any] = {
-        "title": _str(meta, "title", path, non_empty=True),
-        "description": _str(meta, "description", path),
+        "languages": list(languages),
+        "default_language": default_language,
+        "title": _text(meta, "title", path, default_language, non_empty=True),
+        "description": _text(meta, "description", path, default_language),
         "dataset_version": _str(meta, "dataset_version", path),
         "run_id": _str(meta, "run_id", path, non_empty=True),
         "created": _str(meta, "created", path, non_empty=True),
         "pipeline_version": _str(meta, "pipeline_version", path),
         "synthesis_mode": _str(meta, "synthesis_mode", path),
-        "licence": _str(meta, "licence", path),
-        "citation": _str(meta, "citation", path),
+        "licence": _text(meta, "licence", path, default_language),
+        "citation": _text(meta, "citation", path, default_language),
         "k": _int(meta, "k", path, minimum=1),
         "L": _int(meta, "L", path, minimum=1),
         "synthetic_records": _int(meta, "synthetic_records", path, minimum=0),
@@ -231,33 +317,33 @@ def _compile_meta(meta_raw: Any) -> dict[str, Any]:
             raise _fail(f"{path}.dp.epsilon", "must be a number > 0")
         out["dp"] = {"epsilon": epsilon, "delta": _opt_number(dp_map, "delta", f"{path}.dp")}
 
-    languages = _list(_get(meta, "languages", path), f"{path}.languages")
-    if not languages:
-        raise _fail(f"{path}.languages", "list at least one language, e.g. ['en']")
-    for i, lang in enumerate(languages):
-        if lang not in SUPPORTED_LANGUAGES:
-            raise _fail(
-                f"{path}.languages[{i}]",
-                f"unsupported UI language; supported: {', '.join(SUPPORTED_LANGUAGES)}",
-            )
-    if len(set(languages)) != len(languages):
-        raise _fail(f"{path}.languages", "must not repeat a language")
-    out["languages"] = list(languages)
-    default_language = _get(meta, "default_language", path)
-    if default_language not in languages:
-        raise _fail(f"{path}.default_language", "must be one of meta.languages")
-    out["default_language"] = default_language
-
     threshold = _get(meta, "small_count_threshold", path)
     if threshold is None:
         out["small_count_threshold"] = out["k"]
     else:
         out["small_count_threshold"] = _int(meta, "small_count_threshold", path, minimum=1)
     out["record_noun"] = _opt_lang_map(meta, "record_noun", path)
+    out["agreement"] = _compile_agreement(meta.get("agreement"), out)
     return out
 
 
-def _compile_columns(columns_raw: Any) -> tuple[list[dict[str, Any]], list[tuple[str, int, int]]]:
+def _compile_agreement(raw: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The agreement rule's parameters (module docstring); v1 payloads get the Python side's defaults."""
+    if raw is None:
+        interval = meta["k"] if meta["privacy_mode"] == "k_anonymity" else 1
+        return {"interval": interval, "relative": DEFAULT_RELATIVE_TOLERANCE, "absolute": meta["k"]}
+    path = "payload.meta.agreement"
+    rule = _mapping(raw, path)
+    return {
+        "interval": _int(rule, "interval", path, minimum=1),
+        "relative": _number(rule, "relative", path, minimum=0),
+        "absolute": _number(rule, "absolute", path, minimum=0),
+    }
+
+
+def _compile_columns(
+    columns_raw: Any, default_language: str
+) -> tuple[list[dict[str, Any]], list[tuple[str, int, int]]]:
     """Validate the codebook; return the columns and (attribute string, column index, value index) rows."""
     path = "payload.columns"
     columns_in = _list(columns_raw, path)
@@ -301,13 +387,35 @@ def _compile_columns(columns_raw: Any) -> tuple[list[dict[str, Any]], list[tuple
             rank = _int(val, "rank", vpath, minimum=0)
             attributes.append((attribute, rank, ci, vi))
             values.append({"code": code, "value": value, "labels": _opt_lang_map(val, "labels", vpath)})
+        if "descriptions" in col:
+            descriptions = _lang_map(col["descriptions"], f"{cpath}.descriptions")
+        else:  # v1: one description in the default language
+            descriptions = _text(col, "description", cpath, default_language)
+        geo = col.get("geo")
+        if geo not in (None, GEO_ALPHA2):
+            raise _fail(f"{cpath}.geo", f"must be {GEO_ALPHA2!r} or null")
+        if geo and not all(_ALPHA2_RE.match(v["value"]) for v in values):
+            raise _fail(
+                f"{cpath}.values", "a country column's values must be ISO 3166-1 alpha-2 codes (two capitals)"
+            )
+        indicator = _opt_bool(col, "indicator", cpath)
+        if indicator and [v["value"] for v in values] != ["1"]:
+            raise _fail(f"{cpath}.values", "an indicator column has exactly one value, '1'")
+        ordinal = _opt_bool(col, "ordinal", cpath)
+        if ordinal and [v["code"] for v in values] != sorted(v["code"] for v in values):
+            raise _fail(
+                f"{cpath}.values", "an ordinal column lists its values in natural order, codes ascending"
+            )
         columns.append(
             {
                 "id": col_id,
                 "source": _str(col, "source_column", cpath, non_empty=True),
                 "kind": kind,
                 "labels": _lang_map(_get(col, "labels", cpath), f"{cpath}.labels"),
-                "description": _str(col, "description", cpath),
+                "descriptions": descriptions,
+                "ordinal": ordinal,
+                "geo": geo,
+                "indicator": indicator,
                 "values": values,
             }
         )
@@ -440,22 +548,28 @@ def _b64(array: npt.NDArray[Any]) -> str:
 def _compile_layout(
     payload: Mapping[str, Any], columns: list[dict[str, Any]], attribute_index: Mapping[str, int]
 ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
-    """Build the visuals (one per single column, one per group) and resolve default columns and pages."""
+    """Build the visuals and resolve default columns and pages.
+
+    Visuals: one per single column, a world map per country column, one per group. A name in default_columns
+    or pages resolves to visual ids: an indicator column to the first group holding it (one grouped chart,
+    never a one-bar chart per indicator), a country column to its map and then its bar chart.
+    """
     visuals: list[dict[str, Any]] = []
-    names: dict[str, str] = {}  # any accepted name -> visual id
+    names: dict[str, list[str]] = {}  # any accepted name -> visual ids it shows
     for ci, col in enumerate(columns):
         if col["kind"] == "single":
-            vid = col["id"]
-            visuals.append(
-                {
-                    "id": vid,
-                    "type": "column",
-                    "column": ci,
-                    "attrs": [attribute_index[f"{col['id']}:{v['value']}"] for v in col["values"]],
-                }
-            )
-            names[col["id"]] = vid
+            attrs = [attribute_index[f"{col['id']}:{v['value']}"] for v in col["values"]]
+            names[col["id"]] = []
+            if col["geo"]:
+                visuals.append({"id": f"map:{col['id']}", "type": "map", "column": ci, "attrs": attrs})
+                names[col["id"]].append(f"map:{col['id']}")
+            visuals.append({"id": col["id"], "type": "column", "column": ci, "attrs": attrs})
+            names[col["id"]].append(col["id"])
 
+    attribute_columns = {
+        attribute_index[f"{c['id']}:{v['value']}"]: ci for ci, c in enumerate(columns) for v in c["values"]
+    }
+    indicator_groups: dict[int, str] = {}
     gpath = "payload.groups"
     groups = _list(_get(payload, "groups", "payload"), gpath)
     group_names: set[str] = set()
@@ -487,7 +601,14 @@ def _compile_layout(
                 "auto": False,
             }
         )
-        names.setdefault(name, vid)
+        names.setdefault(name, [vid])
+        for a in attrs:  # an indicator column stands for the first group that holds it
+            ci = attribute_columns[a]
+            if columns[ci]["indicator"] and not indicator_groups.get(ci):
+                indicator_groups[ci] = vid
+
+    for ci, vid in indicator_groups.items():
+        names[columns[ci]["id"]] = [vid]
 
     # One automatic group per multi-value source column, in column order, e.g. all IP_Gender_* indicators.
     sources: dict[str, list[int]] = {}
@@ -505,7 +626,7 @@ def _compile_layout(
             visuals.append(
                 {"id": vid, "type": "group", "name": source, "labels": {}, "attrs": attrs, "auto": True}
             )
-            names.setdefault(source, vid)
+            names.setdefault(source, [vid])
         for ci in cis:  # an indicator column's id stands for its source's group
             names.setdefault(columns[ci]["id"], names[source])
 
@@ -514,8 +635,7 @@ def _compile_layout(
         for i, name in enumerate(items):
             if not isinstance(name, str) or name not in names:
                 raise _fail(f"{path}[{i}]", "is not a column id, group name or multi-value source column")
-            if names[name] not in out:
-                out.append(names[name])
+            out.extend(vid for vid in names[name] if vid not in out)
         return out
 
     default = resolve(
@@ -541,6 +661,8 @@ def _compile_layout(
 
 _BY_LENGTH_INTS = ("length", "official_combinations", "synthetic_combinations", "common")
 _BY_LENGTH_NUMS = ("coverage_pct", "not_in_official_pct", "mean_abs_error", "mean_signed_error")
+_MULTI_NUMS = ("mean_abs_error", "mean_proportional_error")
+_AGREEMENT_INTS = ("compared", "agreeing")
 _BY_BUCKET_NUMS = ("mean_abs_error", "mean_proportional_error")
 _OVERALL_NUMS = ("mean_abs_error", "mean_proportional_error", "coverage_pct", "not_in_official_pct")
 
@@ -554,6 +676,10 @@ def _compile_stats(stats_raw: Any) -> dict[str, Any]:
         row = _mapping(row_raw, rpath)
         out: dict[str, Any] = {key: _int(row, key, rpath, minimum=0) for key in _BY_LENGTH_INTS}
         out.update({key: _opt_number(row, key, rpath) for key in _BY_LENGTH_NUMS})
+        # v2: the same measure for every length (older evaluation.json files lack it)
+        out["mean_proportional_error"] = (
+            _opt_number(row, "mean_proportional_error", rpath) if "mean_proportional_error" in row else None
+        )
         by_length.append(out)
     by_bucket = []
     for i, row_raw in enumerate(_list(_get(stats, "by_bucket", path), f"{path}.by_bucket")):
@@ -572,6 +698,51 @@ def _compile_stats(stats_raw: Any) -> dict[str, Any]:
         "by_length": sorted(by_length, key=lambda r: r["length"]),
         "by_bucket": sorted(by_bucket, key=lambda r: r["low"]),
         "overall": {key: _opt_number(overall, key, f"{path}.overall") for key in _OVERALL_NUMS},
+        "multi": _compile_multi(stats.get("multi"), f"{path}.multi"),
+        "agreement": _compile_agreement_stats(stats.get("agreement"), f"{path}.agreement"),
+    }
+
+
+def _compile_multi(raw: Any, path: str) -> dict[str, Any] | None:
+    """Error over all combinations of 2..L characteristics, told like the single-characteristic one."""
+    if raw is None:
+        return None
+    multi = _mapping(raw, path)
+    out: dict[str, Any] = {
+        "min_length": _int(multi, "min_length", path, minimum=2),
+        "max_length": _int(multi, "max_length", path, minimum=2),
+        "combinations": _int(multi, "combinations", path, minimum=0),
+    }
+    if out["max_length"] < out["min_length"]:
+        raise _fail(f"{path}.max_length", "must be >= min_length")
+    out.update({key: _opt_number(multi, key, path) for key in _MULTI_NUMS})
+    return out
+
+
+def _agreement_row(raw: Any, path: str) -> dict[str, Any]:
+    row = _mapping(raw, path)
+    out: dict[str, Any] = {key: _int(row, key, path, minimum=0) for key in _AGREEMENT_INTS}
+    if out["agreeing"] > out["compared"]:
+        raise _fail(f"{path}.agreeing", "must be <= compared")
+    out["agreeing_pct"] = _opt_number(row, "agreeing_pct", path)
+    return out
+
+
+def _compile_agreement_stats(raw: Any, path: str) -> dict[str, Any] | None:
+    """Share of official counts the synthetic data agree with (the agreement rule), per length and overall."""
+    if raw is None:
+        return None
+    agreement = _mapping(raw, path)
+    rows = []
+    for i, row_raw in enumerate(_list(_get(agreement, "by_length", path), f"{path}.by_length")):
+        row = _agreement_row(row_raw, f"{path}.by_length[{i}]")
+        row["length"] = _int(
+            _mapping(row_raw, f"{path}.by_length[{i}]"), "length", f"{path}.by_length[{i}]", minimum=1
+        )
+        rows.append(row)
+    return {
+        "by_length": sorted(rows, key=lambda r: r["length"]),
+        "overall": _agreement_row(_get(agreement, "overall", path), f"{path}.overall"),
     }
 
 
@@ -588,13 +759,20 @@ def _compile_downloads(downloads_raw: Any) -> list[dict[str, Any]]:
         sha = _str(item, "sha256", ipath)
         if not _SHA256_RE.match(sha):
             raise _fail(f"{ipath}.sha256", "must be 64 lower-case hexadecimal digits")
+        kind = item.get("kind")
+        if kind is not None and kind not in DOWNLOAD_KINDS:
+            raise _fail(f"{ipath}.kind", f"must be one of {', '.join(DOWNLOAD_KINDS)}")
+        if kind is None and "description" not in item:
+            raise _fail(f"{ipath}.kind", "missing field (v1 payloads may give a description instead)")
         out.append(
             {
                 "name": _str(item, "name", ipath, non_empty=True),
                 "href": href,
                 "bytes": _int(item, "bytes", ipath, minimum=0),
                 "sha256": sha,
-                "description": _str(item, "description", ipath),
+                "kind": kind,
+                # Shown only without a kind; a kind's sentence comes from the string table in every language.
+                "description": _str(item, "description", ipath) if kind is None else "",
             }
         )
     return out
@@ -617,7 +795,7 @@ def compile_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """
     root = _mapping(payload, "payload")
     meta = _compile_meta(_get(root, "meta", "payload"))
-    columns, ordered = _compile_columns(_get(root, "columns", "payload"))
+    columns, ordered = _compile_columns(_get(root, "columns", "payload"), meta["default_language"])
     attribute_index = {attribute: i for i, (attribute, _, _) in enumerate(ordered)}
     for i, (_, ci, vi) in enumerate(ordered):
         columns[ci]["values"][vi]["attr"] = i
@@ -687,15 +865,16 @@ def _csp_hash(text: str) -> str:
 def render_html(model: Mapping[str, Any]) -> str:
     """Assemble the self-contained page for a compiled model (see :func:`compile_payload`)."""
     style = _asset(_STYLE_ASSET)
-    scripts = [_asset(name) for name in _SCRIPT_ASSETS]
-    for name, text in zip(_SCRIPT_ASSETS, scripts, strict=True):
-        if "</script" in text.lower() or "<!--" in text:
-            raise RuntimeError(f"explorer asset {name} contains a sequence that would end its script block")
+    script = _asset(_SCRIPT_ASSET)
+    if "</script" in script.lower() or "<!--" in script:
+        raise RuntimeError(
+            f"explorer asset {_SCRIPT_ASSET} contains a sequence that would end its script block"
+        )
     # Hashes pin exactly these inline blocks: nothing else (not even an injected inline script) may run.
     csp = "; ".join(
         [
             "default-src 'none'",
-            "script-src " + " ".join(_csp_hash(s) for s in scripts),
+            "script-src " + _csp_hash(script),
             "style-src " + _csp_hash(style),
             "img-src data: blob:",
             "base-uri 'none'",
@@ -706,15 +885,15 @@ def render_html(model: Mapping[str, Any]) -> str:
         raise RuntimeError("the explorer CSP must not contain markup characters")
     meta = model["meta"]
     data_block = json_for_script(model)
-    script_blocks = "\n".join(f"<script>{s}</script>" for s in scripts)
+
     replacements = {
         "@@CSP@@": csp,  # our own fixed text: no quotes or markup characters (checked below)
         "@@LANG@@": _html_escape(meta["default_language"]),
         "@@DIR@@": "rtl" if meta["default_language"] == "ar" else "ltr",
-        "@@TITLE@@": _html_escape(meta["title"]),
+        "@@TITLE@@": _html_escape(meta["title"][meta["default_language"]]),
         "@@STYLE@@": style,
         "@@DATA@@": data_block,
-        "@@SCRIPTS@@": script_blocks,
+        "@@SCRIPTS@@": f"<script>{script}</script>",
     }
     template = _asset(_TEMPLATE_ASSET)
     # One pass, so a placeholder-looking string inside the data can never be substituted again.

@@ -141,6 +141,19 @@ class ExplorerPage:
             visual,
         )
 
+    def map_countries(self, visual: str | None = None) -> list[dict[str, str]]:
+        """The countries of the world maps in the DOM: their data attributes, attr = "col:code"."""
+        return self.page.evaluate(  # type: ignore[no-any-return]
+            """(visual) => Array.from(document.querySelectorAll('[data-testid="map-country"]'))
+                .filter(p => visual === null || p.closest('[data-testid="chart"]').dataset.visual === visual)
+                .map(p => Object.assign({}, p.dataset, {
+                    attr: window.__explorer.model.attrs[Number(p.dataset.attrIndex)].id,
+                    name: p.getAttribute('aria-label'),
+                    tabindex: p.getAttribute('tabindex'),
+                }))""",
+            visual,
+        )
+
     def render_all(self) -> None:
         self.page.evaluate("window.__explorer.renderAll()")
 

@@ -1,5 +1,9 @@
 """A tiny, fully known explorer release (k = 5, L = 3) built from explicit records.
 
+Besides the five source columns it has derived ones that exercise payload contract v2: ``Citizenship``
+(ISO 3166-1 alpha-2 codes, ``geo``), three yes/no ``Control_*`` columns (``indicator``) gathered in the group
+"Means of control", and ``AgeGroup`` marked ``ordinal``. Every text is translated into all five languages.
+
 Everything the page shows can be recomputed here by brute force: the reportable aggregates (every combination
 of length <= L of the "sensitive" records, counts >= k rounded down to multiples of k), the synthetic counts
 of any selection, the official state of any bar and the public fidelity statistics. The browser tests compare
@@ -27,6 +31,7 @@ K = 5
 L = 3
 COLUMNS = ("Gender", "AgeGroup", "Country", "Exploitation", "Year")
 MULTI = {"Exploitation": ";"}
+LANGUAGES = ("en", "fr", "es", "de", "ar")
 SCRIPT_VALUE = "</script><b>x</b>"  # must show as text, never as markup
 
 # (Gender, AgeGroup, Country, Exploitation (multi, ";"), Year, copies); "" = empty cell.
@@ -60,27 +65,93 @@ SYNTHETIC: tuple[tuple[str, str, str, str, str, int], ...] = (
     *(("Male", "30+", f"Country {i:02d}", "Labour", "2019", 5 + i % 3) for i in range(0, 10, 2)),
 )
 
+# Derived columns: citizenship (ISO alpha-2) from the country, means of control from the exploitation type.
+CITIZENSHIP = {"Nepal": "NP", "Côte d'Ivoire": "CI", SCRIPT_VALUE: "IN", "A,B": "BD"}
+OTHER_CITIZENSHIPS = ("PH", "NG", "TH", "VN", "KH")
+CONTROL_OF_EXPLOITATION = {"Labour": "Debt", "Domestic": "Isolation", "Sexual": "Threats"}
+CONTROLS = ("Debt", "Isolation", "Threats")
+CONTROL_GROUP = "Means of control"
+
+
+def _lang(en: str, fr: str, es: str, de: str, ar: str) -> dict[str, str]:
+    return dict(zip(LANGUAGES, (en, fr, es, de, ar), strict=True))
+
+
 LABELS = {
-    "Gender": {"en": "Gender", "fr": "Genre", "es": "Género", "de": "Geschlecht", "ar": "الجنس"},
-    "AgeGroup": {
-        "en": "Age group",
-        "fr": "Tranche d’âge",
-        "es": "Grupo de edad",
-        "de": "Altersgruppe",
-        "ar": "الفئة العمرية",
-    },
-    "Country": {"en": "Country of exploitation", "fr": "Pays d’exploitation", "ar": "بلد الاستغلال"},
-    "Year": {"en": "Year of registration", "fr": "Année d’enregistrement", "ar": "سنة التسجيل"},
+    "Gender": _lang("Gender", "Genre", "Género", "Geschlecht", "الجنس"),
+    "AgeGroup": _lang("Age group", "Tranche d’âge", "Grupo de edad", "Altersgruppe", "الفئة العمرية"),
+    "Country": _lang(
+        "Country of exploitation",
+        "Pays d’exploitation",
+        "País de explotación",
+        "Ausbeutungsland",
+        "بلد الاستغلال",
+    ),
+    "Year": _lang(
+        "Year of registration",
+        "Année d’enregistrement",
+        "Año de registro",
+        "Registrierungsjahr",
+        "سنة التسجيل",
+    ),
+    "Citizenship": _lang("Citizenship", "Nationalité", "Nacionalidad", "Staatsangehörigkeit", "الجنسية"),
+    "Control_Debt": _lang(
+        "Debt bondage",
+        "Servitude pour dettes",
+        "Servidumbre por deudas",
+        "Schuldknechtschaft",
+        "عبودية الدين",
+    ),
+    "Control_Isolation": _lang("Isolation", "Isolement", "Aislamiento", "Isolation", "العزل"),
+    "Control_Threats": _lang("Threats", "Menaces", "Amenazas", "Drohungen", "التهديد"),
 }
 VALUE_LABELS = {
-    ("Gender", "Female"): {"en": "Female", "fr": "Femme", "es": "Mujer", "de": "Weiblich", "ar": "أنثى"},
-    ("Gender", "Male"): {"en": "Male", "fr": "Homme", "es": "Hombre", "de": "Männlich", "ar": "ذكر"},
+    ("Gender", "Female"): _lang("Female", "Femme", "Mujer", "Weiblich", "أنثى"),
+    ("Gender", "Male"): _lang("Male", "Homme", "Hombre", "Männlich", "ذكر"),
+    ("AgeGroup", "0-17"): _lang("0–17", "0–17", "0–17", "0–17", "0–17"),
+    ("AgeGroup", "18-29"): _lang("18–29", "18–29", "18–29", "18–29", "18–29"),
+    ("AgeGroup", "30+"): _lang("30 and over", "30 ans et plus", "30 y más", "30 und älter", "30 فأكثر"),
+    ("Country", "Nepal"): _lang("Nepal", "Népal", "Nepal", "Nepal", "نيبال"),
+    ("Country", "Côte d'Ivoire"): _lang(
+        "Côte d'Ivoire", "Côte d’Ivoire", "Costa de Marfil", "Elfenbeinküste", "كوت ديفوار"
+    ),
 }
 INDICATOR_LABELS = {
-    "Sexual": {"en": "Sexual exploitation", "fr": "Exploitation sexuelle", "ar": "الاستغلال الجنسي"},
-    "Labour": {"en": "Forced labour", "fr": "Travail forcé", "ar": "العمل القسري"},
-    "Domestic": {"en": "Domestic servitude", "fr": "Servitude domestique", "ar": "العبودية المنزلية"},
+    "Sexual": _lang(
+        "Sexual exploitation",
+        "Exploitation sexuelle",
+        "Explotación sexual",
+        "Sexuelle Ausbeutung",
+        "الاستغلال الجنسي",
+    ),
+    "Labour": _lang("Forced labour", "Travail forcé", "Trabajo forzoso", "Zwangsarbeit", "العمل القسري"),
+    "Domestic": _lang(
+        "Domestic servitude",
+        "Servitude domestique",
+        "Servidumbre doméstica",
+        "Häusliche Knechtschaft",
+        "العبودية المنزلية",
+    ),
 }
+GROUP_LABELS = {
+    "Exploitation": _lang(
+        "Type of exploitation",
+        "Type d’exploitation",
+        "Tipo de explotación",
+        "Art der Ausbeutung",
+        "نوع الاستغلال",
+    ),
+    CONTROL_GROUP: _lang(
+        "Means of control", "Moyens de contrôle", "Medios de control", "Kontrollmittel", "وسائل السيطرة"
+    ),
+    "Key facts": _lang("Key facts", "Faits clés", "Datos clave", "Eckdaten", "حقائق رئيسية"),
+}
+
+
+def citizenship(country: str) -> str:
+    if country in CITIZENSHIP:
+        return CITIZENSHIP[country]
+    return OTHER_CITIZENSHIPS[sum(country.encode()) % len(OTHER_CITIZENSHIPS)]
 
 
 def record_attributes(row: Sequence[Any]) -> frozenset[str]:
@@ -90,9 +161,13 @@ def record_attributes(row: Sequence[Any]) -> frozenset[str]:
         if not cell:
             continue
         if column in MULTI:
-            attrs.update(f"{column}_{piece}:1" for piece in cell.split(MULTI[column]) if piece)
+            pieces = [piece for piece in cell.split(MULTI[column]) if piece]
+            attrs.update(f"{column}_{piece}:1" for piece in pieces)
+            attrs.update(f"Control_{CONTROL_OF_EXPLOITATION[piece]}:1" for piece in pieces)
         else:
             attrs.add(f"{column}:{cell}")
+    if row[2]:
+        attrs.add(f"Citizenship:{citizenship(row[2])}")
     return frozenset(attrs)
 
 
@@ -171,8 +246,28 @@ def _codebook(sensitive: list[frozenset[str]]) -> tuple[list[dict[str, Any]], di
     present = sorted({a for rec in sensitive for a in rec}, key=lambda a: a.encode("utf-8"))
     rank = {a: i for i, a in enumerate(present)}
     columns: list[dict[str, Any]] = []
-    for source in COLUMNS:
-        if source in MULTI:
+    for source in (*COLUMNS, "Citizenship", *(f"Control_{c}" for c in CONTROLS)):
+        if source.startswith("Control_"):
+            columns.append(
+                {
+                    "id": source,
+                    "source_column": source,
+                    "kind": "single",
+                    "indicator": True,
+                    "labels": LABELS[source],
+                    "descriptions": {lang: f"{LABELS[source][lang]} (1)" for lang in LANGUAGES},
+                    "values": [
+                        {
+                            "code": 1,
+                            "value": "1",
+                            "attribute": f"{source}:1",
+                            "rank": rank[f"{source}:1"],
+                            "labels": {},
+                        }
+                    ],
+                }
+            )
+        elif source in MULTI:
             ids = sorted({column_of(a) for a in present if column_of(a).startswith(source + "_")})
             for col_id in ids:
                 piece = col_id[len(source) + 1 :]
@@ -182,7 +277,7 @@ def _codebook(sensitive: list[frozenset[str]]) -> tuple[list[dict[str, Any]], di
                         "source_column": source,
                         "kind": "multi",
                         "labels": INDICATOR_LABELS.get(piece, {}),
-                        "description": f"{piece} (yes/no)",
+                        "descriptions": {lang: INDICATOR_LABELS[piece][lang] for lang in LANGUAGES},
                         "values": [
                             {
                                 "code": 1,
@@ -202,7 +297,16 @@ def _codebook(sensitive: list[frozenset[str]]) -> tuple[list[dict[str, Any]], di
                     "source_column": source,
                     "kind": "single",
                     "labels": LABELS.get(source, {}),
-                    "description": f'Codebook description of {source} with <b>markup</b> & "quotes"',
+                    # v1 form (one str) for Gender, lang maps elsewhere: both must keep working.
+                    **(
+                        {"description": 'Codebook description of Gender with <b>markup</b> & "quotes"'}
+                        if source == "Gender"
+                        else {
+                            "descriptions": {lang: f"{LABELS[source][lang]} ({source})" for lang in LANGUAGES}
+                        }
+                    ),
+                    "ordinal": source == "AgeGroup",  # "0-17" < "18-29" < "30+" in code order
+                    "geo": "iso3166-1-alpha2" if source == "Citizenship" else None,
                     "values": [
                         {
                             "code": i + 1,
@@ -231,17 +335,39 @@ def _encode_synthetic(columns: list[dict[str, Any]], synthetic: list[frozenset[s
     return out
 
 
+def agrees(syn: int, official: int, interval: int) -> bool:
+    """The agreement rule with the default tolerances (10 % of the official count, at least k)."""
+    distance = max(official - syn, syn - (official + interval - 1), 0)
+    return distance <= max(K, 0.1 * official)
+
+
 def _stats(aggregates: dict[str, int], synthetic: list[frozenset[str]]) -> dict[str, Any]:
     """Public-only fidelity statistics: synthetic combination counts vs the reportable aggregates."""
     syn = count_combinations(synthetic, L)
     by_length = []
     abs_all: list[float] = []
     prop_all: list[float] = []
+    multi_abs: list[float] = []
+    multi_prop: list[float] = []
+    agreement_rows = []
     for length in range(1, L + 1):
         off = {k: v for k, v in aggregates.items() if k.count(";") + 1 == length}
         syn_l = {k: v for k, v in syn.items() if k.count(";") + 1 == length}
         common = off.keys() & syn_l.keys()
         errors = [syn_l[c] - off[c] for c in common]
+        proportional = [abs(syn.get(c, 0) - v) / v for c, v in off.items()]
+        if length >= 2:
+            multi_abs += [abs(syn.get(c, 0) - v) for c, v in off.items()]
+            multi_prop += proportional
+        agreeing = sum(agrees(syn.get(c, 0), v, K) for c, v in off.items())
+        agreement_rows.append(
+            {
+                "length": length,
+                "compared": len(off),
+                "agreeing": agreeing,
+                "agreeing_pct": 100 * agreeing / len(off) if off else None,
+            }
+        )
         by_length.append(
             {
                 "length": length,
@@ -252,6 +378,7 @@ def _stats(aggregates: dict[str, int], synthetic: list[frozenset[str]]) -> dict[
                 "not_in_official_pct": 100 * len(syn_l.keys() - off.keys()) / len(syn_l) if syn_l else None,
                 "mean_abs_error": float(np.mean(np.abs(errors))) if errors else None,
                 "mean_signed_error": float(np.mean(errors)) if errors else None,
+                "mean_proportional_error": float(np.mean(proportional)) if proportional else None,
             }
         )
     by_bucket = []
@@ -285,6 +412,23 @@ def _stats(aggregates: dict[str, int], synthetic: list[frozenset[str]]) -> dict[
             "coverage_pct": 100 * len(aggregates.keys() & syn.keys()) / official_total,
             "not_in_official_pct": 100 * len(syn.keys() - aggregates.keys()) / syn_total,
         },
+        "multi": {
+            "min_length": 2,
+            "max_length": L,
+            "combinations": len(multi_prop),
+            "mean_abs_error": float(np.mean(multi_abs)),
+            "mean_proportional_error": float(np.mean(multi_prop)),
+        },
+        "agreement": {
+            "by_length": agreement_rows,
+            "overall": {
+                "compared": sum(r["compared"] for r in agreement_rows),
+                "agreeing": sum(r["agreeing"] for r in agreement_rows),
+                "agreeing_pct": 100
+                * sum(r["agreeing"] for r in agreement_rows)
+                / sum(r["compared"] for r in agreement_rows),
+            },
+        },
     }
 
 
@@ -305,11 +449,21 @@ def _pseudo_noise(key: str) -> int:
     return sum(key.encode("utf-8")) % 5 - 2
 
 
+DEFAULT_TITLE = "CTDC test release"
+TITLES = _lang(
+    DEFAULT_TITLE,
+    "Publication de test CTDC",
+    "Publicación de prueba CTDC",
+    "CTDC-Testveröffentlichung",
+    "إصدار CTDC التجريبي",
+)
+
+
 def build_fixture(
     root: Path,
     *,
     with_stats: bool = True,
-    title: str = "CTDC test release",
+    title: str = DEFAULT_TITLE,
     privacy_mode: str = "k_anonymity",
     extra_countries: int = 0,
 ) -> Fixture:
@@ -351,9 +505,7 @@ def build_fixture(
             "href": f"../{name}",
             "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "description": "Synthetic records, one row per record"
-            if name.startswith("synthetic")
-            else "Official counts of every combination up to L",
+            "kind": "synthetic_microdata" if name.startswith("synthetic") else "aggregates_csv",
         }
         for name, path in files.items()
     ]
@@ -369,8 +521,14 @@ def build_fixture(
     }
     payload: dict[str, Any] = {
         "meta": {
-            "title": title,
-            "description": "A small test release with known counts.",
+            "title": TITLES if title == DEFAULT_TITLE else {lang: title for lang in LANGUAGES},
+            "description": _lang(
+                "A small test release with known counts.",
+                "Une petite publication de test aux chiffres connus.",
+                "Una pequeña publicación de prueba con cifras conocidas.",
+                "Eine kleine Testveröffentlichung mit bekannten Zahlen.",
+                "إصدار تجريبي صغير بأعداد معروفة.",
+            ),
             "dataset_version": "v2025-03",
             "run_id": "run-test-1",
             "created": "2025-03-01T12:00:00Z",
@@ -382,25 +540,83 @@ def build_fixture(
             "synthesis_mode": "row_seeded",
             "synthetic_records": len(synthetic),
             "reportable_record_count": (len(sensitive) // K) * K,
-            "licence": "CC BY 4.0",
-            "citation": "Test Collaborative (2025). CTDC test release v2025-03.",
+            "licence": _lang(
+                "Creative Commons Attribution 4.0",
+                "Creative Commons Attribution 4.0",
+                "Creative Commons Reconocimiento 4.0",
+                "Creative Commons Namensnennung 4.0",
+                "المشاع الإبداعي، نسب المصنَّف 4.0",
+            ),
+            "citation": _lang(
+                "Test Collaborative (2025). CTDC test release v2025-03.",
+                "Test Collaborative (2025). Publication de test CTDC v2025-03.",
+                "Test Collaborative (2025). Publicación de prueba CTDC v2025-03.",
+                "Test Collaborative (2025). CTDC-Testveröffentlichung v2025-03.",
+                "Test Collaborative (2025). الإصدار التجريبي CTDC v2025-03.",
+            ),
             "languages": ["en", "fr", "es", "de", "ar"],
             "default_language": "en",
             "small_count_threshold": None,
-            "record_noun": {"en": "identified victims", "fr": "victimes identifiées", "ar": "ضحايا محددين"},
+            "record_noun": _lang(
+                "identified victims",
+                "victimes identifiées",
+                "víctimas identificadas",
+                "identifizierte Betroffene",
+                "الضحايا المحدَّدين",
+            ),
         },
         "columns": columns,
-        "default_columns": ["Gender", "AgeGroup", "Country", "Exploitation", "Year"],
+        # Control_Debt stands for its group: the default grid gets one "Means of control" chart.
+        "default_columns": [
+            "Gender",
+            "AgeGroup",
+            "Country",
+            "Exploitation",
+            "Year",
+            "Citizenship",
+            "Control_Debt",
+        ],
         "pages": [
-            {"name": "Demographics", "columns": ["Gender", "AgeGroup"], "labels": {"fr": "Démographie"}},
-            {"name": "Exploitation and time", "columns": ["Exploitation", "Year"]},
+            {
+                "name": "Demographics",
+                "columns": ["Gender", "AgeGroup"],
+                "labels": _lang(
+                    "Demographics", "Démographie", "Demografía", "Demografie", "البيانات الديمغرافية"
+                ),
+            },
+            {
+                "name": "Exploitation and time",
+                "columns": ["Exploitation", "Year"],
+                "labels": _lang(
+                    "Exploitation and time",
+                    "Exploitation et période",
+                    "Explotación y periodo",
+                    "Ausbeutung und Zeit",
+                    "الاستغلال والزمن",
+                ),
+            },
+            {
+                "name": "Control",
+                "columns": [f"Control_{c}" for c in CONTROLS],
+                "labels": _lang("Control", "Contrôle", "Control", "Kontrolle", "السيطرة"),
+            },
         ],
         "groups": [
             {
                 "name": "Key facts",
                 "attributes": ["Gender:Female", "AgeGroup:0-17", "Exploitation_Sexual:1"],
-                "labels": {"en": "Key facts", "fr": "Faits clés"},
-            }
+                "labels": GROUP_LABELS["Key facts"],
+            },
+            {
+                "name": "Exploitation",
+                "attributes": [f"Exploitation_{p}:1" for p in ("Domestic", "Labour", "Sexual")],
+                "labels": GROUP_LABELS["Exploitation"],
+            },
+            {
+                "name": CONTROL_GROUP,
+                "attributes": [f"Control_{c}:1" for c in CONTROLS],
+                "labels": GROUP_LABELS[CONTROL_GROUP],
+            },
         ],
         "synthetic": {"n": len(synthetic), "columns": _encode_synthetic(columns, synthetic)},
         "aggregates": {

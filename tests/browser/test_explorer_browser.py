@@ -16,13 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_fixture import SCRIPT_VALUE, Fixture, K, L, build_fixture
+from explorer_fixture import SCRIPT_VALUE, Fixture, K, L, agrees, build_fixture
 
 from ctdc_spark.publish._explorer import compile_payload
 
 pytestmark = pytest.mark.browser
 
 NBSP = "\u00a0"
+ISOLATES = re.compile("[\u2066-\u2069]")
+
+
+def strip_isolates(text: str) -> str:
+    return ISOLATES.sub("", text)
 
 
 def explore_fragment(
@@ -35,13 +40,14 @@ def explore_fragment(
     return urllib.parse.urlencode(params)
 
 
-def expected_agreement(syn: int, state: str, count: int | None) -> str:
+def expected_agreement(syn: int, state: str, count: int | None, interval: int = K) -> str:
+    """The light of the agreement rule: green inside [a, a + interval - 1], amber agreeing, red not."""
     if state in ("lt_k", "na"):
         return "grey"
     assert count is not None
-    low, high = count, count + K - 1
-    dist = low - syn if syn < low else syn - high if syn > high else 0
-    return "green" if dist == 0 else "amber" if dist < K else "red"
+    if count <= syn <= count + interval - 1:
+        return "green"
+    return "amber" if agrees(syn, count, interval) else "red"
 
 
 def expected_syn_text(syn: int) -> str:
@@ -112,8 +118,13 @@ def test_golden_counts_and_states(release: Fixture, open_explorer: Any, selectio
     model = compile_payload(release.payload)
     bars = page.bars()
     for visual in model["visuals"]:  # every value is shown, including synthetic zeros (M4)
-        assert len([b for b in bars if b["visual"] == visual["id"]]) == len(visual["attrs"]), visual["id"]
+        shown = page.map_countries(visual["id"]) if visual["type"] == "map" else page.bars(visual["id"])
+        assert len(shown) == len(visual["attrs"]), visual["id"]
     check_bars_against_oracle(release, bars, selection)
+    for country in page.map_countries():  # the map's numbers are the oracle's too
+        state, count = release.official(selection, country["attr"])
+        assert int(country["syn"]) == release.synthetic_count(selection, country["attr"])
+        assert (country["state"], country["agg"]) == (state, "" if count is None else str(count))
     summary_syn = page.page.get_attribute('[data-testid="summary-syn"]', "data-value")
     assert int(summary_syn) == release.matching(selection)
     state, count = release.official(selection, None)
@@ -274,11 +285,11 @@ def test_arabic_is_right_to_left_and_translated(release: Fixture, open_explorer:
     page = open_explorer(release.url, "view=explore&lang=ar")
     assert page.page.evaluate("document.documentElement.dir") == "rtl"
     assert page.page.evaluate("document.documentElement.lang") == "ar"
-    expected = page.page.evaluate("ExplorerI18n.t('ar', 'view_explore')")
+    expected = page.page.evaluate("window.__explorer.t('ar', 'view_explore')")
     assert page.page.text_content('[data-testid="nav-explore"]') == expected == "استكشاف"
-    labels = [b["label"] for b in page.bars("Gender")]
+    labels = [strip_isolates(b["label"]) for b in page.bars("Gender")]
     assert "أنثى" in labels  # value label from the payload's codebook
-    assert page.page.text_content('[data-visual="Gender"] .chart-title') == "الجنس"
+    assert strip_isolates(page.page.text_content('[data-visual="Gender"] .chart-title')) == "الجنس"
     for lang in ("fr", "es", "de", "ar"):
         assert page.page.evaluate(f"window.__explorer.i18nMissing({lang!r})") == [], lang
     page.assert_clean()
@@ -475,8 +486,8 @@ def test_dp_release_uses_noisy_counts_without_rounding_bands(open_explorer: Any,
         )
         if state == "value":
             assert count is not None
-            diff = abs(syn - count)  # a DP count is a point, not a rounding interval
-            assert bar["agree"] == ("green" if diff == 0 else "amber" if diff < K else "red")
+            # a DP count is a point, not a rounding interval
+            assert bar["agree"] == expected_agreement(syn, state, count, interval=1)
     assert page.page.locator(".bar-band").count() == 0
     assert "differential-privacy" in page.page.text_content(".legend-card")
     _, total = dp.official(selection, None)
