@@ -73,8 +73,9 @@ export function binClass(off, bins) {
  */
 export function renderMap(options) {
   const world = worldShapes();
+  // tabindex -1: the countries are the tab stops, never the drawing itself.
   const root = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'world-map', role: 'group', 'aria-label': options.label,
-    'data-testid': 'map' });
+    'data-testid': 'map', tabindex: '-1', focusable: 'false' });
   root.append(svg('path', { d: world.sphere, class: 'map-sphere', 'aria-hidden': 'true' }));
   const withData = new Set();
   const drawn = [];
