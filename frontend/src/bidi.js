@@ -10,7 +10,6 @@
  */
 export const LRI = '\u2066';
 export const RLI = '\u2067';
-export const FSI = '\u2068';
 export const PDI = '\u2069';
 
 // Hebrew, Arabic, Syriac, Thaana, NKo, Samaritan, Mandaic, Arabic supplements and presentation forms.
@@ -35,9 +34,13 @@ export function isolateText(text, pageDir) {
   return (firstStrongDirection(text) === 'rtl' ? RLI : LRI) + text + PDI;
 }
 
-/** Isolate a formatted number: first-strong, so Intl's own direction marks (e.g. for signs) decide inside. */
+// Direction marks Intl puts into Arabic numbers (ALM, LRM, RLM): they would turn a signed number right to left
+// ("34-") while ranges and percentages beside it read left to right.
+const INTL_MARKS = /[\u061C\u200E\u200F]/g;
+
+/** Isolate a formatted number as one left-to-right unit, like ranges, so "-34 (-1.8%)" keeps its signs in place. */
 export function isolateNumber(text, pageDir) {
-  return pageDir === 'rtl' ? FSI + text + PDI : text;
+  return pageDir === 'rtl' ? LRI + text.replace(INTL_MARKS, '') + PDI : text;
 }
 
 /** Isolate a code (ISO country code, raw file value, checksum) or a numeric range: always left to right. */

@@ -56,8 +56,12 @@ export class Formatter {
   /** low–high (or one number when equal): one left-to-right unit in RTL pages (see bidi.js). */
   range(low, high) {
     if (low === high) return this.int(low);
-    return isolateCode(t(this.lang, 'range', { low: this.int(low), high: this.int(high) }), this.dir);
+    const text = t(this.lang, 'range', { low: this.int(low), high: this.int(high) });
+    // In RTL pages word joiners keep the range on one line too (the isolate alone may still break at the dash).
+    return this.dir === 'rtl' ? isolateCode(text.replace('–', '\u2060–\u2060'), this.dir) : text;
   }
+  /** "< n": like a range, one left-to-right unit in RTL pages (a mirrored "<" would read as "n >"). */
+  lessThan(n) { return isolateCode(t(this.lang, 'lt_n', { n: this.int(n) }), this.dir); }
   /** A value, or a dash when the statistic is not published. */
   orDash(x, formatter) { return x === null || x === undefined ? '—' : formatter(x); }
   /** Text from the payload (labels, titles) or from Intl (country names). */

@@ -598,7 +598,7 @@ const ex = {};  // element references of the explore view
 /** Display of a synthetic count, with the small-number guard (N3). */
 function synDisplay(x) {
   const limit = model.meta.small_count_threshold;
-  if (!state.exact && x < limit) return { text: t('lt_n', { n: fmt.int(limit) }), small: true, spoken: t('fewer_than', { n: fmt.int(limit) }) };
+  if (!state.exact && x < limit) return { text: fmt.lessThan(limit), small: true, spoken: t('fewer_than', { n: fmt.int(limit) }) };
   return { text: fmt.int(x), small: false, spoken: fmt.int(x) };
 }
 
@@ -608,7 +608,7 @@ function offDisplay(off) {
     case 'value': return { text: fmt.int(off.count), spoken: model.kAnonymity
       ? t('off_value_spoken', { count: fmt.int(off.count), range: fmt.range(off.low, off.high) }) : fmt.int(off.count) };
     case 'zero': return { text: fmt.int(0), spoken: t('state_zero') };
-    case 'lt_k': return { text: STATE_GLYPH.lt_k + ' ' + t('lt_n', { n: fmt.int(model.k) }), spoken: t('state_lt_k', { k: fmt.int(model.k) }) };
+    case 'lt_k': return { text: STATE_GLYPH.lt_k + ' ' + fmt.lessThan(model.k), spoken: t('state_lt_k', { k: fmt.int(model.k) }) };
     default: return { text: STATE_GLYPH.na + ' ' + t('na_short'), spoken: t('state_na', { L: fmt.int(model.L) }) };
   }
 }
@@ -934,7 +934,7 @@ function buildLegend() {
   items.push(
     h('li', null, h('span', { class: 'glyph-box', 'aria-hidden': 'true', text: STATE_GLYPH.lt_k }), t('legend_lt_k', { k: k })),
     h('li', null, h('span', { class: 'glyph-box', 'aria-hidden': 'true', text: STATE_GLYPH.na }), t('legend_na', { L: fmt.int(model.L) })),
-    h('li', null, h('span', { class: 'glyph-box is-small', 'aria-hidden': 'true', text: t('lt_n', { n: fmt.int(model.meta.small_count_threshold) }) }),
+    h('li', null, h('span', { class: 'glyph-box is-small', 'aria-hidden': 'true', text: fmt.lessThan(model.meta.small_count_threshold) }),
       t('legend_small', { n: fmt.int(model.meta.small_count_threshold) })));
   const lights = h('ul', { class: 'legend legend-lights', 'aria-label': t('legend_agreement') },
     ['green', 'amber', 'red', 'grey'].map(function (a) {
