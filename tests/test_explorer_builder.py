@@ -383,3 +383,168 @@ def test_invalid_payload_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"payload\.stats: missing field"):
         build_explorer(payload, tmp_path / "explorer")
     assert not (tmp_path / "explorer").exists()
+
+
+def _with_v2_columns(payload: dict[str, Any]) -> dict[str, Any]:
+    """Add a country column (alpha-2 codes) and two yes/no indicator columns gathered in a group."""
+    added = [("Citizenship", ["NP", "IN"]), ("Ctl_Debt", ["1"]), ("Ctl_Threats", ["1"])]
+    attrs = sorted(
+        [v["attribute"] for c in payload["columns"] for v in c["values"]]
+        + [f"{col}:{value}" for col, values in added for value in values],
+        key=lambda a: a.encode(),
+    )
+    rank = {a: i for i, a in enumerate(attrs)}
+    for col in payload["columns"]:
+        for v in col["values"]:
+            v["rank"] = rank[v["attribute"]]
+    for col_id, values in added:
+        payload["columns"].append(
+            {
+                "id": col_id,
+                "source_column": col_id,
+                "kind": "single",
+                "labels": {"en": col_id},
+                "descriptions": {"en": "d", "fr": "d fr"},
+                "geo": "iso3166-1-alpha2" if col_id == "Citizenship" else None,
+                "indicator": col_id.startswith("Ctl_"),
+                "values": [
+                    {"code": i + 1, "value": v, "attribute": f"{col_id}:{v}", "rank": rank[f"{col_id}:{v}"]}
+                    for i, v in enumerate(values)
+                ],
+            }
+        )
+        payload["synthetic"]["columns"][col_id] = _codes([1, 0, 1, 1])
+    payload["groups"] = [{"name": "Control", "attributes": ["Ctl_Debt:1", "Ctl_Threats:1"]}]
+    return payload
+
+
+def test_v2_layout_groups_indicators_and_maps_countries() -> None:
+    payload = _with_v2_columns(make_payload())
+    payload["default_columns"] = ["Sex", "Citizenship", "Ctl_Debt", "Ctl_Threats"]
+    payload["pages"] = [{"name": "Control", "columns": ["Ctl_Debt", "Ctl_Threats"]}]
+    model = compile_payload(payload)
+    # An indicator stands for its group; a country column brings its map first.
+    assert model["default_visuals"] == ["Sex", "map:Citizenship", "Citizenship", "group:Control"]
+    assert model["pages"][0]["visuals"] == ["group:Control"]
+    citizenship = next(c for c in model["columns"] if c["id"] == "Citizenship")
+    assert citizenship["geo"] == "iso3166-1-alpha2" and citizenship["descriptions"] == {
+        "en": "d",
+        "fr": "d fr",
+    }
+    sex = model["columns"][0]
+    assert sex["descriptions"] == {"en": ""} and sex["ordinal"] is False and sex["indicator"] is False
+
+
+def test_v2_texts_are_lang_maps_holding_the_default_language() -> None:
+    payload = make_payload()
+    payload["meta"]["title"] = {"en": "Title", "fr": "Titre"}
+    assert compile_payload(payload)["meta"]["title"] == {"en": "Title", "fr": "Titre"}
+    payload["meta"]["title"] = {"fr": "Titre"}
+    with pytest.raises(
+        ValueError, match=r"payload\.meta\.title: must give a text for meta\.default_language"
+    ):
+        compile_payload(payload)
+    payload["meta"]["title"] = {"en": " "}
+    with pytest.raises(ValueError, match=r"payload\.meta\.title\.en: must not be empty"):
+        compile_payload(payload)
+
+
+def test_v2_agreement_rule_defaults_and_validation() -> None:
+    payload = make_payload()
+    assert compile_payload(payload)["meta"]["agreement"] == {"interval": 5, "relative": 0.1, "absolute": 5}
+    payload["meta"]["agreement"] = {"interval": 1, "relative": 0.2, "absolute": 3}
+    assert compile_payload(payload)["meta"]["agreement"] == {"interval": 1, "relative": 0.2, "absolute": 3}
+    payload["meta"]["agreement"]["relative"] = -1
+    with pytest.raises(ValueError, match=r"payload\.meta\.agreement\.relative: must be a number >= 0"):
+        compile_payload(payload)
+
+
+V2_INVALID_CASES = [
+    (
+        "geo_not_alpha2",
+        lambda p: p["columns"][1].update(geo="iso3166-1-alpha2"),
+        r"columns\[1\]\.values: a country",
+    ),
+    ("geo_unknown", lambda p: p["columns"][0].update(geo="iso3166-1-alpha3"), r"columns\[0\]\.geo: must be"),
+    (
+        "indicator_two_values",
+        lambda p: p["columns"][0].update(indicator=True),
+        r"columns\[0\]\.values: an indicator",
+    ),
+    (
+        "indicator_not_bool",
+        lambda p: p["columns"][0].update(indicator="yes"),
+        r"columns\[0\]\.indicator: must be",
+    ),
+    (
+        "ordinal_codes_descending",
+        lambda p: p["columns"][0].update(ordinal=True, values=p["columns"][0]["values"][::-1]),
+        r"columns\[0\]\.values: an ordinal column",
+    ),
+    (
+        "download_kind",
+        lambda p: p["downloads"][0].update(kind="other"),
+        r"downloads\[0\]\.kind: must be one of",
+    ),
+    (
+        "download_without_kind_or_description",
+        lambda p: p["downloads"][0].pop("description"),
+        r"downloads\[0\]\.kind: missing field",
+    ),
+    (
+        "multi_max_below_min",
+        lambda p: p["stats"].update(
+            multi={
+                "min_length": 2,
+                "max_length": 1,
+                "combinations": 0,
+                "mean_abs_error": None,
+                "mean_proportional_error": None,
+            }
+        ),
+        r"stats\.multi\.max_length: must be >= 2",
+    ),
+    (
+        "agreement_more_than_compared",
+        lambda p: p["stats"].update(
+            agreement={"by_length": [], "overall": {"compared": 1, "agreeing": 2, "agreeing_pct": 200.0}}
+        ),
+        r"stats\.agreement\.overall\.agreeing: must be <= compared",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"), [c[1:] for c in V2_INVALID_CASES], ids=[c[0] for c in V2_INVALID_CASES]
+)
+def test_invalid_v2_fields_name_the_field_and_never_the_value(mutate: Any, pattern: str) -> None:
+    payload = make_payload()
+    mutate(payload)
+    with pytest.raises(ValueError, match=pattern) as info:
+        compile_payload(payload)
+    assert SECRET not in str(info.value)
+
+
+def test_v2_statistics_and_download_kinds_compile() -> None:
+    payload = make_payload()
+    payload["downloads"][0] = {k: v for k, v in payload["downloads"][0].items() if k != "description"}
+    payload["downloads"][0]["kind"] = "synthetic_microdata"
+    multi = {
+        "min_length": 2,
+        "max_length": 2,
+        "combinations": 1,
+        "mean_abs_error": 1.5,
+        "mean_proportional_error": 0.3,
+    }
+    payload["stats"]["multi"] = multi
+    payload["stats"]["agreement"] = {
+        "by_length": [{"length": 1, "compared": 2, "agreeing": 1, "agreeing_pct": 50.0}],
+        "overall": {"compared": 2, "agreeing": 1, "agreeing_pct": 50.0},
+    }
+    model = compile_payload(payload)
+    assert (
+        model["downloads"][0]["kind"] == "synthetic_microdata" and model["downloads"][0]["description"] == ""
+    )
+    assert model["stats"]["multi"] == multi
+    assert model["stats"]["agreement"]["by_length"][0]["length"] == 1
+    assert compile_payload(make_payload())["stats"]["multi"] is None  # older evaluation.json: absent

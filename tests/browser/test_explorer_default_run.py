@@ -123,3 +123,81 @@ def test_random_selections_match_the_released_files(default_release: Path, open_
             checked[bar["state"]] += 1
     page.assert_clean()
     assert checked["value"] > 0 and k > 0
+
+
+# For the current page language: every place that shows a text the codebook translates, and what it shows.
+# Returns the mismatches (an English or raw text where the payload has a translation).
+TRANSLATION_MISMATCHES = """(lang) => {
+    const m = window.__explorer.model;
+    const strip = (s) => s.replace(/[\\u2066-\\u2069]/g, '').trim();
+    const bad = [];
+    const want = (where, shown, labels) => {
+        if (labels && labels[lang] && strip(shown) !== labels[lang]) {
+            bad.push([where, strip(shown), labels[lang]]);
+        }
+    };
+    const regions = new Intl.DisplayNames([lang], {type: 'region'});
+    document.querySelectorAll('[data-testid="chart"]').forEach(chart => {
+        const v = m.visualById.get(chart.dataset.visual);
+        const title = chart.querySelector('.chart-title').textContent;
+        if (v.type === 'group') want('title ' + v.id, title, v.labels);
+        else if (v.type === 'column') want('title ' + v.id, title, m.columns[v.column].labels);
+    });
+    document.querySelectorAll('[data-testid="bar"]').forEach(bar => {
+        const a = m.attrs[m.attrById.get(bar.dataset.attr)];
+        const col = m.columns[a.col];
+        const label = bar.querySelector('.bar-label').textContent.replace('✓ ', '');
+        if (col.geo) {
+            const name = regions.of(a.value);
+            if (strip(label) !== name) bad.push(['country ' + a.id, strip(label), name]);
+        } else if (col.kind === 'single' && !col.indicator && bar.dataset.visual === col.id) {
+            want('value ' + a.id, label, col.values[a.vi].labels);
+        }
+        if (strip(label) === '1') bad.push(['raw indicator value', a.id, '']);
+    });
+    return bad;
+}"""
+
+
+def test_every_language_is_translated_grouped_and_accessible(
+    default_release: Path, open_explorer: Any, axe_source: str
+) -> None:
+    page = open_explorer((default_release / "explorer/index.html").as_uri())
+    languages = page.page.evaluate("window.__explorer.model.meta.languages")
+    assert set(languages) == {"ar", "en", "fr", "de", "es"}
+    model = __import__("json").loads(page.page.text_content("#explorer-data"))
+    ordinal = [c for c in model["columns"] if c["ordinal"]]
+    for lang in languages:
+        page.go(f"view=explore&lang={lang}")
+        page.render_all()
+        assert page.page.evaluate(TRANSLATION_MISMATCHES, lang) == [], lang
+        visuals = page.page.eval_on_selector_all(
+            '[data-testid="chart"]', "els => els.map(e => e.dataset.visual)"
+        )
+        # Default page: indicator families as grouped charts (no one-bar indicator chart), a world map.
+        assert any(v.startswith("group:") for v in visuals), lang
+        assert not {c["id"] for c in model["columns"] if c["indicator"]} & set(visuals), lang
+        assert any(v.startswith("map:") for v in visuals), lang
+        for column in ordinal:  # natural order, not count order
+            shown = [b["val"] for b in page.bars(column["id"])]
+            if shown:
+                assert shown == [v["value"] for v in column["values"]][: len(shown)], (lang, column["id"])
+        page.page.evaluate(axe_source)
+        for view in ("explore", "home", "downloads"):
+            page.go(f"view={view}&lang={lang}")
+            page.render_all()
+            if view == "downloads":
+                shown = page.page.eval_on_selector_all(
+                    '[data-testid="download-description"]', "els => els.map(e => e.textContent)"
+                )
+                expected = [
+                    page.page.evaluate(f"window.__explorer.t({lang!r}, 'download_' + {d['kind']!r})")
+                    for d in model["downloads"]
+                ]
+                assert shown == expected, lang
+            violations = page.page.evaluate(
+                """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                    .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"""
+            )
+            assert violations == [], (lang, view, violations)
+    page.assert_clean()
