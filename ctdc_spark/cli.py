@@ -25,6 +25,7 @@ from pathlib import Path
 from ctdc_spark import __version__
 from ctdc_spark.config import JobConfig, load_config
 from ctdc_spark.errors import CtdcError
+from ctdc_spark.wording import Wording, config_wording
 
 log = logging.getLogger("ctdc_spark")
 
@@ -118,6 +119,7 @@ def _validate(cfg: JobConfig) -> int:
     layout = inspect_input(cfg.input)
     if layout is None:
         print(f"config OK; input {cfg.input.path} is not on this machine, so its header was not checked.")
+        _print_translations(config_wording(cfg.explorer, cfg.input.use_columns))
         return 0
     roles = {"single": 0, "multi": 0, "binned": 0}
     for col in layout.columns:
@@ -133,7 +135,19 @@ def _validate(cfg: JobConfig) -> int:
         )
         + "."
     )
+    names = [c.name for c in layout.columns if c.role != "multi"]
+    _print_translations(config_wording(cfg.explorer, names))
     return 0
+
+
+def _print_translations(wording: Wording) -> None:
+    lines = wording.summary_lines(limit=40)
+    if not lines:
+        print(f"translations: complete for {', '.join(wording.languages)}.")
+        return
+    print("translations: missing texts (the release shows English for them):")
+    for line in lines:
+        print(f"  {line}")
 
 
 def _run(args: argparse.Namespace, cfg: JobConfig) -> int:

@@ -129,24 +129,49 @@ class OutputConfig:
     root: str = "output"
 
 
+def _default_title() -> Mapping[str, str]:
+    return types.MappingProxyType({"en": "Synthetic case data explorer"})
+
+
+#: ``{language: text}``; a plain string in the YAML is the default language's text.
+LangText = Mapping[str, str]
+#: ``{language: {key: text}}``: column ids, ``column:value`` attributes, page or group names.
+LangTable = Mapping[str, Mapping[str, str]]
+
+#: Explorer texts given once per language (a plain string is the default language's).
+_LANG_TEXT_KEYS = ("title", "description", "licence", "citation", "record_noun")
+
+
 @dataclass(frozen=True)
 class ExplorerConfig:
-    """Layout and wording of the offline explorer (EXPLORER.md section 5.4)."""
+    """Layout and wording of the release: the explorer, the bundle's README, codebook and LICENSE.
 
-    title: str = "Synthetic case data explorer"
+    Every reader-facing text is given per language; a text missing in a language falls back to
+    English with a warning naming the key (``ctdc-spark validate`` lists them all).
+    """
+
+    title: LangText = field(default_factory=_default_title)
     dataset_version: str | None = None
-    description: str = ""
-    licence: str = ""
-    citation: str = ""
+    description: LangText = field(default_factory=_frozen_empty)
+    licence: LangText = field(default_factory=_frozen_empty)
+    citation: LangText = field(default_factory=_frozen_empty)
+    record_noun: LangText = field(default_factory=_frozen_empty)
     languages: tuple[str, ...] = ("en", "fr", "es", "de", "ar")
     default_language: str = "en"
     default_columns: tuple[str, ...] = ()
     pages: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_empty)
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_empty)
-    column_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
-    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_empty)
+    page_labels: LangTable = field(default_factory=_frozen_empty)
+    group_labels: LangTable = field(default_factory=_frozen_empty)
+    column_labels: LangTable = field(default_factory=_frozen_empty)
+    column_descriptions: LangTable = field(default_factory=_frozen_empty)
+    value_labels: LangTable = field(default_factory=_frozen_empty)
+    # Columns holding ISO 3166-1 alpha-2 codes: named per language by the reader's browser.
+    country_columns: tuple[str, ...] = ()
+    # {column: [values in natural order]}; [] orders the values numerically (years). Binned
+    # columns are ordinal by their edges without being listed here.
+    ordinal_columns: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_empty)
     small_count_threshold: int | None = None
-    record_noun: Mapping[str, str] = field(default_factory=_frozen_empty)
     release_date: str | None = None
 
 
@@ -349,6 +374,46 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_layered(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file merged over the file its ``extends:`` names (relative to the extending file).
+
+    Sections and mappings merge key by key; a list or a value in the extending file replaces the
+    base's, so an embedded default can reuse a full mapping and change a few lines.
+    """
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ConfigError(f"config file {path}: its extends: chain comes back to itself; remove the cycle.")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"config file {path}: extends: must name a config file, e.g. extends: base.yaml.")
+    return _deep_merge(_read_layered(path.parent / parent, (*seen, resolved)), data)
+
+
+def _texts_per_language(tree: dict[str, Any]) -> None:
+    """A plain-string explorer text (title, description, ...) is the default language's text."""
+    explorer = tree.get("explorer")
+    if not isinstance(explorer, dict):
+        return
+    language = str(explorer.get("default_language", ExplorerConfig.default_language))
+    for key in _LANG_TEXT_KEYS:
+        value = explorer.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            explorer[key] = {language: str(value)}
+
+
 def load_config(
     path: str | Path | None,
     *,
@@ -358,7 +423,8 @@ def load_config(
     """Load, merge and validate a configuration.
 
     Args:
-        path: YAML file, or None for built-in defaults only.
+        path: YAML file, or None for built-in defaults only. Its ``extends: other.yaml`` (relative
+            to the file) layers it over another config.
         overrides: ``key.path=value`` strings from ``--set`` (highest precedence).
         env_overrides: ``{"section.key": "value"}`` collected by the CLI from ``CTDC__SECTION__KEY``.
 
@@ -368,12 +434,13 @@ def load_config(
     Raises:
         ConfigError: with the offending key and how to fix it.
     """
-    tree: dict[str, Any] = _read_yaml(Path(path)) if path is not None else {}
+    tree: dict[str, Any] = _read_layered(Path(path)) if path is not None else {}
     for key, raw in (env_overrides or {}).items():
         _set_path(tree, key, parse_override(f"{key}={raw}")[1])
     for text in overrides:
         key, value = parse_override(text)
         _set_path(tree, key, value)
+    _texts_per_language(tree)
     cfg = _build(JobConfig, tree, "")
     validate_config(cfg)
     return cfg
@@ -466,6 +533,16 @@ def validate_config(cfg: JobConfig) -> None:
             ) from None
     if exp.small_count_threshold is not None:
         _check(exp.small_count_threshold >= 1, "explorer.small_count_threshold: must be >= 1 or null (= k).")
+    for column, values in exp.ordinal_columns.items():
+        _check(
+            len(set(values)) == len(values),
+            f"explorer.ordinal_columns.{column}: lists a value twice; give each value once, in order.",
+        )
+        _check(
+            column not in exp.country_columns,
+            f"explorer.ordinal_columns.{column}: a country column has no natural order; "
+            "remove one of the two.",
+        )
 
 
 def _validate_dp(dp: DpConfig, length: int) -> None:

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from ctdc_spark.config import load_config
 from scripts.ctdc_model import generate_ctdc_like
 
 CONFIG = Path("conf/local.yaml")
@@ -38,8 +38,8 @@ CONFIG = Path("conf/local.yaml")
 
 def ctdc_columns() -> tuple[list[str], list[str]]:
     """The used columns and unknown values of ``conf/local.yaml`` (the CTDC global layout)."""
-    conf = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["input"]
-    return list(conf["use_columns"]), list(conf["unknown_values"])
+    conf = load_config(CONFIG).input
+    return list(conf.use_columns), list(conf.unknown_values)
 
 
 def ctdc_frame(n_rows: int, seed: int) -> pd.DataFrame:

@@ -36,7 +36,6 @@ from typing import Any
 
 import pacsynth
 import pandas as pd
-import yaml
 from pyspark.sql import SparkSession
 
 from ctdc_spark.aggregate import load_prepared
@@ -46,6 +45,7 @@ from ctdc_spark.config import JobConfig, SparkConfig, load_config
 from ctdc_spark.pipeline import run_pipeline
 from ctdc_spark.session import build_session
 from ctdc_spark.stage import RunContext
+from scripts._bench_util import ctdc_columns
 from scripts.ctdc_model import generate_ctdc_like
 
 Combination = frozenset[str]
@@ -53,9 +53,6 @@ COMMON = 10
 """Exact counts >= this are the combinations a k = 10 release would show; reported separately."""
 
 
-def _columns() -> tuple[list[str], list[str]]:
-    conf = yaml.safe_load(Path("conf/local.yaml").read_text(encoding="utf-8"))["input"]
-    return list(conf["use_columns"]), list(conf["unknown_values"])
 
 
 def _keyed(aggregates: Mapping[str, int]) -> dict[Combination, int]:
@@ -209,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks"))
     args = parser.parse_args(argv)
 
-    columns, unknown = _columns()
+    columns, unknown = ctdc_columns()
     frame = generate_ctdc_like(args.rows, args.seed)[columns]
     # pac-synth treats "" (and "0") as no attribute, as our config does with its unknown values.
     sds_frame = frame.replace(dict.fromkeys(unknown, ""))

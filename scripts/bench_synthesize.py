@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
+from ctdc_spark.config import load_config
 from scripts._bench_util import (
     CONFIG,
     ctdc_columns,
@@ -60,8 +60,8 @@ CACHE_ENTRIES = 100_000
 
 def privacy_settings() -> tuple[int, int]:
     """k and L of ``conf/local.yaml``."""
-    privacy = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["privacy"]
-    return int(privacy["resolution"]), int(privacy["reporting_length"])
+    privacy = load_config(CONFIG).privacy
+    return privacy.resolution, privacy.reporting_length
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def worker_spark(
     """
     from pyspark.sql import functions as F
 
-    from ctdc_spark.config import SparkConfig, load_config
+    from ctdc_spark.config import SparkConfig
     from ctdc_spark.io import delta as delta_io
     from ctdc_spark.pipeline import run_pipeline
     from ctdc_spark.schemas import ATTRIBUTES, SYNTHETIC_RECORDS

@@ -17,6 +17,34 @@ def test_validate_ctdc_global_config(
     assert main(["validate", "--config", "conf/ctdc_global.yaml"]) == 0
     out = capsys.readouterr().out
     assert "config OK; input OK" in out and "64 columns in the header, 58 used" in out
+    assert "translations: complete for en, fr, es, de, ar." in out
+
+
+def test_validate_lists_missing_translations_per_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("gender,age\nFemale,9--17\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"input: {{path: {tmp_path / 'in.csv'}}}\n"
+        "explorer:\n"
+        "  languages: [en, de]\n"
+        "  title: {en: Cases}\n"
+        "  pages: {Who: [gender]}\n"
+        "  column_labels: {en: {gender: Gender, age: Age}, de: {gender: Geschlecht}}\n"
+        "  value_labels: {en: {'gender:Female': Female}}\n"
+        "  ordinal_columns: {age: ['0--8', '9--17']}\n"
+    )
+    assert main(["validate", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "translations: missing texts (the release shows English for them):" in out
+    (de_line,) = [line for line in out.splitlines() if line.strip().startswith("de:")]
+    for key in ("explorer.title.de", "explorer.column_labels.de.age", "explorer.page_labels.de.Who"):
+        assert key in de_line
+    assert "explorer.value_labels.de: 2 value(s) of column age" in de_line
+    assert "explorer.value_labels.de: 1 value(s) of column gender" in de_line
+    assert "explorer.column_labels.de.gender" not in de_line
+    assert not any(line.strip().startswith("en:") for line in out.splitlines())
 
 
 def test_validate_against_the_real_ctdc_header(

@@ -111,3 +111,47 @@ def test_release_date_may_be_an_unquoted_yaml_date(tmp_path: Path) -> None:
     assert cfg.explorer.release_date == "2026-03-02"
     with pytest.raises(ConfigError, match="release_date: use an ISO date"):
         load_config(None, overrides=["input.path=a.csv", "explorer.release_date=2026-03-02T10:00:00"])
+
+
+def test_a_config_extends_another_relative_to_itself(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/base.yaml").write_text(
+        "input: {path: a.csv, unknown_values: ['', '-99']}\n"
+        "privacy: {resolution: 5}\n"
+        "explorer: {column_labels: {en: {g: Gender}, fr: {g: Genre}}}\n"
+    )
+    (tmp_path / "run.yaml").write_text(
+        "extends: base/base.yaml\n"
+        "privacy: {reporting_length: 2}\n"
+        "input: {unknown_values: ['']}\n"
+        "explorer: {column_labels: {de: {g: Geschlecht}}}\n"
+    )
+    cfg = load_config(tmp_path / "run.yaml", overrides=["privacy.resolution=7"])
+    assert (cfg.privacy.resolution, cfg.privacy.reporting_length) == (7, 2)
+    assert cfg.input.path == "a.csv" and cfg.input.unknown_values == ("",)  # lists replace
+    assert dict(cfg.explorer.column_labels["fr"]) == {"g": "Genre"}  # mappings merge
+    assert dict(cfg.explorer.column_labels["de"]) == {"g": "Geschlecht"}
+
+
+def test_an_extends_cycle_or_a_missing_base_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="comes back to itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml does not exist"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_a_plain_explorer_text_is_the_default_language_s(tmp_path: Path) -> None:
+    cfg = load_config(
+        None, overrides=["input.path=a.csv", "explorer.default_language=fr", "explorer.title=Données"]
+    )
+    assert dict(cfg.explorer.title) == {"fr": "Données"}
+    cfg = load_config(None, overrides=["input.path=a.csv", "explorer.title={en: Cases, de: Fälle}"])
+    assert dict(cfg.explorer.title) == {"en": "Cases", "de": "Fälle"}
+
+
+def test_ordinal_columns_list_each_value_once() -> None:
+    with pytest.raises(ConfigError, match=r"explorer\.ordinal_columns\.age: lists a value twice"):
+        load_config(None, overrides=["input.path=a.csv", "explorer.ordinal_columns={age: [a, b, a]}"])

@@ -203,10 +203,13 @@ def test_config_columns_exist_in_ctdc_header(path: Path) -> None:
     assert not set(used) & {c.lower() for c in (TERMS_OF_USE_COLUMN, *CONCATENATED_COLUMNS)}
 
     exp = cfg.explorer
-    referenced = {*exp.default_columns, *(c for cols in exp.pages.values() for c in cols)}
+    visuals = {*exp.default_columns, *(c for cols in exp.pages.values() for c in cols)}
+    referenced = visuals - set(exp.groups)  # pages and default columns may name groups
     referenced |= {a.rsplit(":", 1)[0] for attrs in exp.groups.values() for a in attrs}
     referenced |= {c for labels in exp.column_labels.values() for c in labels}
+    referenced |= {c for texts in exp.column_descriptions.values() for c in texts}
     referenced |= {a.split(":", 1)[0] for labels in exp.value_labels.values() for a in labels}
+    referenced |= {*exp.country_columns, *exp.ordinal_columns}
     available = set(used) or header  # an empty use_columns means every column
     assert {c.strip().lower() for c in referenced} <= available, "explorer names a column that is not used"
     group_attributes = [a for attrs in exp.groups.values() for a in attrs]
@@ -214,12 +217,42 @@ def test_config_columns_exist_in_ctdc_header(path: Path) -> None:
 
 
 def test_local_config_runs_the_ctdc_mapping_on_the_sample() -> None:
-    """conf/local.yaml repeats conf/ctdc_global.yaml's data sections; they must not drift apart."""
+    """conf/local.yaml extends conf/ctdc_global.yaml and adds only the settings of a laptop run."""
     local = yaml.safe_load((REPO / "conf/local.yaml").read_text(encoding="utf-8"))
-    ctdc = yaml.safe_load((REPO / "conf/ctdc_global.yaml").read_text(encoding="utf-8"))
-    for section in ("input", "privacy", "explorer"):
-        assert local[section] == ctdc[section], section
+    assert local["extends"] == "ctdc_global.yaml"
+    assert set(local) == {"extends", "synthesis", "output", "spark"}
     cfg = load_config(REPO / "conf/local.yaml")
+    ctdc = load_config(REPO / "conf/ctdc_global.yaml")
+    for section in ("input", "privacy", "explorer"):
+        assert getattr(cfg, section) == getattr(ctdc, section), section
     assert cfg.input.path == DEFAULT_OUT.as_posix() and (REPO / cfg.input.path).is_file()
     assert cfg.synthesis.seed is not None
     assert cfg.spark.master is not None
+
+
+def test_ctdc_mapping_words_every_sample_value_and_column_in_every_language() -> None:
+    """Every column and every value a reader can see in the default release has a label in ar/en/fr/de/es.
+
+    Countries (named by the reader's browser), numbers (years) and the indicators' "1" (shown as
+    "yes" by the page) need none; "-99" and "0" are never attributes.
+    """
+    cfg = load_config(REPO / "conf/ctdc_global.yaml")
+    exp = cfg.explorer
+    frame = pd.read_csv(REPO / DEFAULT_OUT, dtype=str, keep_default_na=False)
+    frame.columns = [c.strip() for c in frame.columns]
+    countries = set(exp.country_columns)
+    for language in ("ar", "en", "fr", "de", "es"):
+        assert language in exp.languages
+        for text in ("title", "description", "licence", "citation", "record_noun"):
+            assert getattr(exp, text).get(language), (language, text)
+        for column in cfg.input.use_columns:
+            assert exp.column_labels[language].get(column), (language, column)
+            assert exp.column_descriptions[language].get(column), (language, column)
+            if column in countries:
+                continue
+            for value in set(frame[column]) - {"-99", "0", "1", ""}:
+                if not value.isdigit():
+                    assert exp.value_labels[language].get(f"{column}:{value}"), (language, column)
+        for name in (*exp.pages, *exp.groups):
+            table = exp.page_labels if name in exp.pages else exp.group_labels
+            assert table[language].get(name), (language, name)
