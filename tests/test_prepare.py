@@ -72,6 +72,26 @@ def test_data_block_headers_and_records(spark: SparkSession, data_block_root: Pa
     )
 
 
+def test_tabs_and_line_breaks_become_spaces_in_headers_and_values(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Quoted CSV cells may hold tabs and line breaks; the SDS TSV (one line per combination, one tab
+    # before its count) and line-based CSV readers cannot, so prepare folds them like ; and :.
+    csv_text = '"Multi\nHeader","Tab\tH"\r\n"Multi\nLine, v","a\tb"\r\n" x\r\ny ","c"\r\n'
+    (tmp_path / "in.csv").write_bytes(csv_text.encode())
+    run_stages(spark, job_config(tmp_path / "in.csv", tmp_path / "out"), ["prepare"])
+    columns = delta_io.read_run_table(spark, COLUMNS, root=str(tmp_path / "out"), run_id="test")
+    assert [r["column"] for r in columns.orderBy("column_index").collect()] == ["Multi Header", "Tab H"]
+    assert_df_equality(
+        records_as_strings(spark, tmp_path / "out"),
+        expected_records(
+            spark, [["Multi Header:Multi Line, v", "Tab H:a b"], ["Multi Header:x y", "Tab H:c"]]
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
 def test_use_columns_sensitive_zeros_and_record_limit(
     spark: SparkSession, shared_data: Path, tmp_path: Path
 ) -> None:

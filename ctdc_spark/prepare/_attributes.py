@@ -15,7 +15,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark.prepare._layout import COLON, SEMICOLON, InputLayout, SourceColumn, normalize_text
+from ctdc_spark.prepare._layout import (
+    COLON,
+    LINE_BREAKS,
+    SEMICOLON,
+    InputLayout,
+    SourceColumn,
+    normalize_text,
+)
 from ctdc_spark.prepare._read import cell
 
 # Java regex: leading/trailing Unicode whitespace, as Rust's str::trim in SDS.
@@ -33,8 +40,8 @@ ENTRY = T.StructType(
 
 
 def normalize_cell(c: Column) -> Column:
-    """Spark version of :func:`normalize_text`: trim, then ``;`` and ``:`` replaced."""
-    trimmed = F.regexp_replace(c, _EDGE_WHITESPACE, "")
+    """Spark version of :func:`normalize_text`: trim, tabs and line breaks, then ``;`` and ``:``."""
+    trimmed = F.regexp_replace(F.regexp_replace(c, _EDGE_WHITESPACE, ""), LINE_BREAKS.pattern, " ")
     return F.replace(F.replace(trimmed, F.lit(";"), F.lit(SEMICOLON)), F.lit(":"), F.lit(COLON))
 
 

@@ -24,19 +24,26 @@ from ctdc_spark.io.paths import is_local_path, local_path
 SEMICOLON = "<semicolon>"
 COLON = "<colon>"
 _EDGE_WHITESPACE = re.compile(r"^\s+|\s+$")
+# Tabs and line breaks inside a header or value would break the TSV outputs (one line per
+# combination, one tab before its count) and every line-based reader of the CSVs.
+LINE_BREAKS = re.compile(r"[\t\r\n]+")
 _TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
 
 ColumnRole = Literal["single", "multi", "binned"]
 
 
 def normalize_text(text: str) -> str:
-    """Trim whitespace and replace the reserved delimiters (SPEC.md 2.2).
+    """Trim whitespace, make each run of tabs and line breaks one space, replace ``;`` and ``:``.
+
+    SPEC.md 2.2 reserves ``;`` and ``:``; tabs, carriage returns and newlines are reserved too,
+    since the SDS TSV format and CSV readers split on them.
 
     Example:
-        >>> normalize_text("  D;h ") , normalize_text("E:h")
-        ('D<semicolon>h', 'E<colon>h')
+        >>> normalize_text("  D;h ") , normalize_text("E:h"), normalize_text("Multi\\r\\nLine\\tv")
+        ('D<semicolon>h', 'E<colon>h', 'Multi Line v')
     """
-    return _EDGE_WHITESPACE.sub("", text).replace(";", SEMICOLON).replace(":", COLON)
+    trimmed = LINE_BREAKS.sub(" ", _EDGE_WHITESPACE.sub("", text))
+    return trimmed.replace(";", SEMICOLON).replace(":", COLON)
 
 
 def _match_key(name: str) -> str:
