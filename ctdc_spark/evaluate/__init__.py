@@ -44,11 +44,12 @@ from ctdc_spark.evaluate._compare import (
     combine_counts,
     private_by_bucket,
     private_by_length,
-    public_by_bucket,
     public_by_length,
+    public_by_length_and_bucket,
     rare_synthetic_combinations,
 )
 from ctdc_spark.evaluate._metrics import (
+    AgreementRule,
     CountComparison,
     PrivateMetrics,
     leakage_lines,
@@ -233,14 +234,13 @@ def _exact_sensitive(
     return counts
 
 
-def _public_stats(joined: DataFrame, *, resolution: int, max_length: int) -> dict[str, Any]:
+def _public_stats(joined: DataFrame, *, resolution: int, max_length: int, dp: bool) -> dict[str, Any]:
     """The explorer's ``stats`` (two small Spark jobs over the joined aggregates)."""
+    agreement = AgreementRule.for_release(resolution=resolution, dp=dp)
     lengths = [CountComparison.from_row(r.asDict()) for r in public_by_length(joined).collect()]
-    buckets = [
-        (r["bucket"], r["combinations"], r["abs_error"], r["proportional_error"])
-        for r in public_by_bucket(joined, resolution=resolution).collect()
-    ]
-    return public_stats(lengths, official_buckets(buckets, resolution), max_length)
+    rows = public_by_length_and_bucket(joined, resolution=resolution, agreement=agreement).collect()
+    buckets = official_buckets((r.asDict() for r in rows), resolution)
+    return public_stats(lengths, buckets, resolution=resolution, max_length=max_length, agreement=agreement)
 
 
 def _write_rare_combinations(rare: DataFrame, path: Path) -> int:
@@ -320,7 +320,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             [r.asDict() for r in private_by_bucket(joined, resolution=k).collect()],
             max_length,
         )
-        stats = _public_stats(joined, resolution=k, max_length=max_length)
+        stats = _public_stats(joined, resolution=k, max_length=max_length, dp=ctx.cfg.privacy.dp is not None)
         if verification.minimum_support is None:
             # aggregate_seeded: the smallest true group behind a synthetic combination of length <= L.
             smallest = joined.where(F.col("syn").isNotNull()).agg(F.min("sen")).collect()[0][0]

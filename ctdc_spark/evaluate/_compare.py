@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctdc_spark.aggregate._export import with_selections
-from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET
+from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET, AgreementRule
 
 RARE_COMBINATION_DELIMITER = " AND "
 """SDS joins the attributes of a rare synthetic combination with " AND " (SPEC.md 2.4)."""
@@ -146,25 +146,33 @@ def public_by_length(joined: DataFrame) -> DataFrame:
     return joined.select("length", "rep", "syn").groupBy("length").agg(*comparison_aggregates("rep", "syn"))
 
 
-def public_by_bucket(joined: DataFrame, *, resolution: int) -> DataFrame:
-    """Errors of synthetic counts per official-count bucket ``[k 2^j, k 2^(j+1) - 1]``.
+def public_by_length_and_bucket(joined: DataFrame, *, resolution: int, agreement: AgreementRule) -> DataFrame:
+    """Errors and agreement of synthetic counts per length and official-count bucket.
+
+    Buckets are the doubling ranges ``[k 2^j, k 2^(j+1) - 1]``.
 
     Every official combination counts; a combination missing from the synthetic data has a
     synthetic count of 0. Official counts below k (possible only with noisy DP counts) fall in the
     first bucket.
 
     Returns:
-        ``bucket`` (j), ``combinations``, ``abs_error`` and ``proportional_error`` sums.
+        ``length``, ``bucket`` (j), ``combinations``, ``abs_error`` and ``proportional_error`` sums,
+        and ``agreeing``: combinations whose synthetic count agrees with the official one under
+        ``agreement`` (see :class:`AgreementRule`).
     """
-    official = joined.select("rep", "syn").where(F.col("rep").isNotNull())
+    official = joined.select("length", "rep", "syn").where(F.col("rep").isNotNull())
+    rep = F.col("rep")
     syn0 = F.coalesce(F.col("syn"), F.lit(0).cast("long"))
-    error = F.abs(syn0 - F.col("rep"))
+    error = F.abs(syn0 - rep)
     # j = floor(log2(rep / k)) = bit_length(rep div k) - 1, on integers.
-    bucket = F.greatest(_bit_length(F.floor(F.col("rep") / resolution).cast("long")) - 1, F.lit(0))
-    return official.groupBy(bucket.cast("int").alias("bucket")).agg(
+    bucket = F.greatest(_bit_length(F.floor(rep / resolution).cast("long")) - 1, F.lit(0))
+    outside = F.greatest(rep - syn0, syn0 - (rep + agreement.interval - 1), F.lit(0))
+    tolerance = F.greatest(F.lit(float(agreement.absolute)), rep * agreement.relative)
+    return official.groupBy("length", bucket.cast("int").alias("bucket")).agg(
         F.count(F.lit(1)).alias("combinations"),
         F.sum(error).alias("abs_error"),
-        F.sum(F.when(F.col("rep") > 0, error / F.col("rep")).otherwise(1.0)).alias("proportional_error"),
+        F.sum(F.when(rep > 0, error / rep).otherwise(1.0)).alias("proportional_error"),
+        F.count(F.when(outside <= tolerance, 1)).alias("agreeing"),
     )
 
 

@@ -318,43 +318,122 @@ def leakage_lines(rows: Sequence[Leakage]) -> list[str]:
     return lines
 
 
+#: An official count within 10 % (or within k records) of the synthetic one "agrees" (see AgreementRule).
+AGREEMENT_RELATIVE = 0.10
+
+
+@dataclass(frozen=True)
+class AgreementRule:
+    """When a synthetic count agrees with an official one (the page, its export and evaluation.json).
+
+    An official count ``a`` stands for the interval ``[a, a + interval - 1]`` of true counts it can
+    come from (``interval`` = k for counts rounded down to multiples of k, 1 for DP counts). A
+    synthetic count ``s`` agrees with ``a`` when its distance to that interval is at most
+    ``max(absolute, relative * a)``: within 10 % for large counts, within k records for small ones,
+    so 6,234 vs 6,360 agrees while 92 vs 470 does not.
+
+    Example:
+        >>> rule = AgreementRule(interval=10, relative=0.1, absolute=10)
+        >>> rule.agrees(6234, 6360), rule.agrees(92, 470), rule.agrees(29, 10), rule.agrees(30, 10)
+        (True, False, True, False)
+    """
+
+    interval: int
+    relative: float
+    absolute: float
+
+    @classmethod
+    def for_release(cls, *, resolution: int, dp: bool) -> AgreementRule:
+        """The rule of a release with resolution k (DP counts are not rounded, so their interval is 1)."""
+        return cls(interval=1 if dp else resolution, relative=AGREEMENT_RELATIVE, absolute=float(resolution))
+
+    def agrees(self, synthetic: int, official: int) -> bool:
+        """Whether ``synthetic`` agrees with ``official`` (the reference the Spark form is tested against)."""
+        outside = max(official - synthetic, synthetic - (official + self.interval - 1), 0)
+        return outside <= max(self.absolute, self.relative * official)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, as ``evaluation.json`` states it and the explorer reads it."""
+        return {"interval": self.interval, "relative": self.relative, "absolute": self.absolute}
+
+
 @dataclass(frozen=True)
 class OfficialBucket:
-    """Official (reportable) combinations whose count lies in ``[low, high]``, with error sums."""
+    """Official combinations of one length whose count lies in ``[low, high]``, with error sums."""
 
+    length: int
     low: int
     high: int
     combinations: int
     abs_error: int
     proportional_error: float
+    agreeing: int
 
 
-def official_buckets(rows: Iterable[tuple[int, int, int, float]], resolution: int) -> list[OfficialBucket]:
-    """Doubling bins ``[k, 2k-1], [2k, 4k-1], ...`` up to the largest official count, zero-filled.
+def official_buckets(rows: Iterable[Mapping[str, Any]], resolution: int) -> list[OfficialBucket]:
+    """Doubling bins ``[k, 2k-1], [2k, 4k-1], ...`` per length, non-empty ones only.
 
     Args:
-        rows: ``(bucket index, combinations, abs error sum, proportional error sum)`` per bucket.
+        rows: ``length``, ``bucket`` (index j), ``combinations``, ``abs_error``, ``proportional_error``
+            and ``agreeing`` sums, as :func:`._compare.public_by_length_and_bucket` returns them.
         resolution: k.
     """
-    found = {index: (n, abs_err, prop) for index, n, abs_err, prop in rows}
-    top = max(found, default=-1)
-    return [
-        OfficialBucket(resolution * 2**i, resolution * 2 ** (i + 1) - 1, *found.get(i, (0, 0, 0.0)))
-        for i in range(top + 1)
-    ]
+    return sorted(
+        (
+            OfficialBucket(
+                length=int(r["length"]),
+                low=resolution * 2 ** int(r["bucket"]),
+                high=resolution * 2 ** (int(r["bucket"]) + 1) - 1,
+                combinations=int(r["combinations"]),
+                abs_error=int(r["abs_error"]),
+                proportional_error=float(r["proportional_error"]),
+                agreeing=int(r["agreeing"]),
+            )
+            for r in rows
+        ),
+        key=lambda b: (b.length, b.low),
+    )
+
+
+def _error_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
+    combinations = sum(b.combinations for b in buckets)
+    return {
+        "combinations": combinations,
+        "mean_abs_error": _json_number(_ratio(sum(b.abs_error for b in buckets), combinations)),
+        "mean_proportional_error": _json_number(
+            _ratio(sum(b.proportional_error for b in buckets), combinations)
+        ),
+    }
+
+
+def _agreement_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
+    compared = sum(b.combinations for b in buckets)
+    agreeing = sum(b.agreeing for b in buckets)
+    return {
+        "compared": compared,
+        "agreeing": agreeing,
+        "agreeing_pct": _json_number(_pct(agreeing, compared)),
+    }
 
 
 def public_stats(
-    by_length: Sequence[CountComparison], buckets: Sequence[OfficialBucket], max_length: int
+    by_length: Sequence[CountComparison],
+    buckets: Sequence[OfficialBucket],
+    *,
+    resolution: int,
+    max_length: int,
+    agreement: AgreementRule,
 ) -> dict[str, Any]:
     """The explorer's ``stats`` object: synthetic vs *reportable* counts only.
 
     ``by_length`` compares src = reportable (official) with tgt = synthetic. Mean absolute/signed
     errors are over combinations present in both (SDS's convention; coverage says how many);
-    bucket and overall proportional errors are over every official combination, a missing
-    synthetic count counting as 0 (SDS's preservation convention).
+    proportional errors (by length, by bucket, for ``multi`` = lengths 2..L, and overall) and
+    ``agreement`` are over every official combination, a missing synthetic count counting as 0
+    (SDS's preservation convention).
     """
     lengths = _by_length(by_length, max_length)
+    of_length = {r.length: [b for b in buckets if b.length == r.length] for r in lengths}
     rows = [
         {
             "length": r.length,
@@ -365,31 +444,39 @@ def public_stats(
             "not_in_official_pct": _json_number(_pct(r.tgt_combinations - r.common, r.tgt_combinations)),
             "mean_abs_error": _json_number(_ratio(r.abs_error, r.common)),
             "mean_signed_error": _json_number(_ratio(r.signed_error, r.common)),
+            "mean_proportional_error": _error_summary(of_length[r.length])["mean_proportional_error"],
         }
         for r in lengths
     ]
     official = sum(r.src_combinations for r in lengths)
     synthetic = sum(r.tgt_combinations for r in lengths)
     common = sum(r.common for r in lengths)
+    # Zero-filled doubling ranges up to the largest official count, all lengths together.
+    top = max((b.low for b in buckets), default=0)
+    by_bucket = []
+    low = resolution
+    while low <= top:
+        by_bucket.append(
+            {"low": low, "high": 2 * low - 1, **_error_summary([b for b in buckets if b.low == low])}
+        )
+        low *= 2
+    multi = [b for b in buckets if b.length >= 2]
     return {
         "by_length": rows,
-        "by_bucket": [
-            {
-                "low": b.low,
-                "high": b.high,
-                "combinations": b.combinations,
-                "mean_abs_error": _json_number(_ratio(b.abs_error, b.combinations)),
-                "mean_proportional_error": _json_number(_ratio(b.proportional_error, b.combinations)),
-            }
-            for b in buckets
-        ],
+        "by_bucket": by_bucket,
+        "multi": None
+        if max_length < 2
+        else {"min_length": 2, "max_length": max_length, **_error_summary(multi)},
         "overall": {
             "mean_abs_error": _json_number(_ratio(sum(r.abs_error for r in lengths), common)),
-            "mean_proportional_error": _json_number(
-                _ratio(sum(b.proportional_error for b in buckets), sum(b.combinations for b in buckets))
-            ),
+            "mean_proportional_error": _error_summary(buckets)["mean_proportional_error"],
             "coverage_pct": _json_number(_pct(common, official)),
             "not_in_official_pct": _json_number(_pct(synthetic - common, synthetic)),
+        },
+        "agreement": {
+            "rule": agreement.as_dict(),
+            "by_length": [{"length": r.length, **_agreement_summary(of_length[r.length])} for r in lengths],
+            "overall": _agreement_summary(buckets),
         },
     }
 

@@ -33,6 +33,11 @@ PUBLIC_DEFINITIONS = {
     "combination missing from the synthetic records counts as 0.",
     "mean_proportional_error": "Mean of |synthetic count - official count| / official count, as a "
     "fraction (0.12 = 12 %), over official combinations.",
+    "multi": "The errors over every official combination of 2 to L characteristics (single "
+    "characteristics are kept exactly by the seeded synthesis modes, combinations are not).",
+    "agreement": "A synthetic count agrees with an official count a when its distance to the interval "
+    "[a, a + interval - 1] of true counts that a can stand for is at most max(absolute, relative * a); "
+    "agreeing_pct is the share of official combinations whose synthetic count agrees.",
 }
 
 
@@ -193,6 +198,11 @@ def metric_rows(public: Mapping[str, Any], private: Mapping[str, Any]) -> list[M
     for r in stats["by_bucket"]:
         rows += _numbers(PUBLIC, "bucket_", r, bucket=r["low"])
     rows += _numbers(PUBLIC, "overall_", stats["overall"])
+    if stats["multi"] is not None:
+        rows += _numbers(PUBLIC, "multi_", stats["multi"])
+    for r in stats["agreement"]["by_length"]:
+        rows += _numbers(PUBLIC, "agreement_", r, length=r["length"])
+    rows += _numbers(PUBLIC, "agreement_overall_", stats["agreement"]["overall"])
     rows += _numbers(PUBLIC, "", public["parameters"])
 
     rows.append((PRIVATE, "sensitive_records", None, None, float(private["parameters"]["sensitive_records"])))
