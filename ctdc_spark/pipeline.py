@@ -347,9 +347,20 @@ def run_pipeline(
             switch_latest(ctx.release_root, run_id)
         if full_run:
             manifest.record(RUN_STAGE, "SUCCEEDED", run_started, result=StageResult())
+        if bundle.exists() and not ctx.staging_dir.exists():
+            # The public files now live only in the bundle: report them where a reader finds them.
+            outputs = [_released_path(path, ctx.staging_dir, bundle) for path in outputs]
         return RunSummary(
             run_id, ran, skipped, outputs, str(bundle) if bundle.exists() else None, str(ctx.staging_dir)
         )
+
+
+def _released_path(path: str, staging: Path, bundle: Path) -> str:
+    """``path`` moved from the staging folder into the bundle, or ``path`` itself if it was not there."""
+    try:
+        return str(bundle / Path(path).relative_to(staging))
+    except ValueError:
+        return path
 
 
 def _run_stage(

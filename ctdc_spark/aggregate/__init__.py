@@ -26,7 +26,13 @@ from ctdc_spark.aggregate._dp import (
     release_record_count,
     run_dp_marginals,
 )
-from ctdc_spark.aggregate._export import with_selections, write_aggregates_csv, write_aggregates_tsv
+from ctdc_spark.aggregate._export import (
+    TIDY_AGGREGATES_CSV,
+    with_selections,
+    write_aggregates_csv,
+    write_aggregates_tidy_csv,
+    write_aggregates_tsv,
+)
 from ctdc_spark.aggregate._keys import KeyLayout
 from ctdc_spark.aggregate._risk import rare_by_length_lines, records_analysis, risk_by_length
 from ctdc_spark.io import delta as delta_io
@@ -254,7 +260,7 @@ def _write_exports(
     record_count: int,
     result: StageResult,
 ) -> None:
-    """The sensitive TSV (private; not with pruning) and the reportable TSV and CSV (staging)."""
+    """The sensitive TSV (private; not with pruning) and the reportable TSV and CSVs (staging)."""
     private, staging = ctx.private_dir, ctx.staging_dir
     if not ctx.cfg.aggregation.apriori_pruning:
         result.outputs.append(
@@ -283,6 +289,16 @@ def _write_exports(
         str(
             write_aggregates_csv(
                 reportable, staging / "reportable_aggregates.csv", count_col="protected_count"
+            )
+        )
+    )
+    result.outputs.append(
+        str(
+            write_aggregates_tidy_csv(
+                reportable,
+                staging / TIDY_AGGREGATES_CSV,
+                count_col="protected_count",
+                max_length=prepared.max_length,
             )
         )
     )

@@ -9,6 +9,9 @@ from pyspark.sql import functions as F
 
 from ctdc_spark.io.exports import csv_field, write_sorted_lines
 
+#: The public aggregates with one column per attribute slot (:func:`write_aggregates_tidy_csv`).
+TIDY_AGGREGATES_CSV = "aggregates_tidy.csv"
+
 
 def with_selections(df: DataFrame, attributes: DataFrame) -> DataFrame:
     """Add ``selections``: the canonical ``col:value;col:value`` string of ``combo``.
@@ -75,4 +78,43 @@ def write_aggregates_csv(df: DataFrame, path: Path, *, count_col: str) -> Path:
     )
     return write_sorted_lines(
         _sorted_lines(df, line, count_col), path, header=["selections,length,protected_count"]
+    )
+
+
+def tidy_aggregates_header(max_length: int) -> str:
+    """``length,column_1,value_1,...,column_L,value_L,count``: one column per attribute slot.
+
+    Example:
+        >>> tidy_aggregates_header(2)
+        'length,column_1,value_1,column_2,value_2,count'
+    """
+    slots = [f"column_{i},value_{i}" for i in range(1, max_length + 1)]
+    return ",".join(["length", *slots, "count"])
+
+
+def write_aggregates_tidy_csv(df: DataFrame, path: Path, *, count_col: str, max_length: int) -> Path:
+    """One row per combination with its attributes in separate columns (same order as the TSV).
+
+    A spreadsheet or a data frame library reads it without splitting ``col:value;col:value`` by
+    hand; shorter combinations leave their last slots empty.
+
+    Args:
+        df: Columns ``length``, ``selections`` and ``count_col``.
+        path: Target file.
+        count_col: Column with the counts to write.
+        max_length: L, the number of attribute slots.
+    """
+    # Normalised column names and values never contain ";" or ":" (SPEC.md 2.2).
+    attributes = F.split(F.col("selections"), ";")
+    cells = [F.col("length").cast("string")]
+    for i in range(1, max_length + 1):
+        pair = F.split(F.element_at(attributes, i), ":", 2)
+        present = F.size(attributes) >= i
+        cells.append(F.when(present, csv_field(pair[0])).otherwise(F.lit("")))
+        cells.append(F.when(present, csv_field(pair[1])).otherwise(F.lit("")))
+    cells.append(F.col(count_col).cast("string"))
+    return write_sorted_lines(
+        _sorted_lines(df, F.concat_ws(",", *cells), count_col),
+        path,
+        header=[tidy_aggregates_header(max_length)],
     )

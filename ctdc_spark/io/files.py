@@ -100,9 +100,11 @@ def _bundle_files(folder: Path) -> list[Path]:
 def assemble_bundle(staging: Path, release_root: Path, run_id: str) -> Path:
     """Publish ``staging`` as ``release_root/<run_id>`` atomically, with a SHA256SUMS file.
 
-    The bundle is copied into a temporary sibling folder, checksummed, then renamed into place; an
-    existing bundle of the same run is moved aside first and deleted after the swap, so readers
-    never see a partial bundle.
+    The staging folder is moved (one rename: staging and releases share the output root) into a
+    temporary sibling folder, checksummed, then renamed into place; an existing bundle of the same
+    run is moved aside first and deleted after the swap, so readers never see a partial bundle and
+    no second copy of the public files stays in ``staging/``. If checksumming fails, the files go
+    back to ``staging/`` so the run can be resumed.
 
     Returns:
         The bundle folder.
@@ -110,13 +112,14 @@ def assemble_bundle(staging: Path, release_root: Path, run_id: str) -> Path:
     release_root.mkdir(parents=True, exist_ok=True)
     target = release_root / run_id
     tmp = release_root / f".{run_id}.{uuid.uuid4().hex}.tmp"
+    os.replace(staging, tmp)
     try:
-        shutil.copytree(staging, tmp)
+        (tmp / SHA256SUMS).unlink(missing_ok=True)
         files = _bundle_files(tmp)
         sums = [f"{sha256_file(p)}  {p.relative_to(tmp).as_posix()}" for p in files]
         write_lines(tmp / SHA256SUMS, sums)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # no half-built copy left beside the releases
+        os.replace(tmp, staging)
         raise
     old = release_root / f".{run_id}.{uuid.uuid4().hex}.old"
     if target.exists():
