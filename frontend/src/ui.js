@@ -1288,8 +1288,12 @@ const fidelityView = {
       ['fid_overall_coverage', fmt.orDash(o.coverage_pct, fmt.pct), 'higher_better'],
       ['fid_overall_not_official', fmt.orDash(o.not_in_official_pct, fmt.pct), 'lower_better'],
     ];
+    // Newer statistics: the error of combinations of 2..L on its own, and the share of agreeing official counts.
+    if (stats.multi) overall.push(['fid_multi_mpe', fmt.orDash(stats.multi.mean_proportional_error, fmt.fraction), 'lower_better']);
+    if (stats.agreement) overall.push(['fid_overall_agree', fmt.orDash(stats.agreement.overall.agreeing_pct, fmt.pct), 'higher_better']);
     main.append(h('div', { class: 'card-grid metric-cards' }, overall.map(function (m) {
-      return card('metric-card', [h('h3', { text: t(m[0]) }), h('p', { class: 'metric-value', 'data-testid': 'metric-' + m[0], text: m[1] }), directionBadge(m[2])]);
+      const params = stats.multi ? { min: fmt.int(stats.multi.min_length), max: fmt.int(stats.multi.max_length) } : null;
+      return card('metric-card', [h('h3', { text: t(m[0], params) }), h('p', { class: 'metric-value', 'data-testid': 'metric-' + m[0], text: m[1] }), directionBadge(m[2])]);
     })));
 
     // M12: by combination length.
