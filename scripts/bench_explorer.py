@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark.publish._explorer import build_explorer
+
+# The page's one inlined script (frontend/ bundle): part of every explorer file, whatever the data.
+SCRIPT_BYTES = len(
+    resources.files("ctdc_spark.publish").joinpath("explorer_assets", "explorer.js").read_bytes()
+)
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -66,6 +72,29 @@ NAMED = [
     ("isForcedMarriage", 2),
 ]
 MULTI = [("meansOfControl", 10), ("typeOfExploit", 10)]
+# Sources whose yes/no columns are single `indicator` columns gathered in a configured group (as CTDC's means
+# of control are), rather than a multi-value field; the page shows each as one grouped chart.
+INDICATOR_SOURCES = {"meansOfControl"}
+# Country columns (ISO alpha-2, shown on the world map) and ordinal ones (natural order).
+GEO_COLUMNS = {"citizenship", "CountryOfExploitation"}
+ORDINAL_COLUMNS = {"ageBroad", "yearOfRegistration", "traffickMonths"}
+ISO_CODES = (
+    "US GB FR DE ES IT PT NL BE CH AT PL CZ SK HU RO BG GR TR UA RU BY MD LT LV EE FI SE NO DK "
+    "IE IS RS BA HR SI AL MK ME XK CY MT IL LB SY JO IQ IR SA YE OM AE QA KW BH EG LY TN DZ MA "
+    "MR ML NE TD SD SS ET ER DJ SO KE UG TZ RW BI CD CG GA CM CF NG BJ TG GH CI LR SL GN GW SN "
+    "GM BF ZA NA BW ZW ZM MW MZ MG AO LS SZ AF PK IN NP BT BD LK MM TH LA KH VN MY SG ID PH TL "
+    "PG AU NZ CN MN KP KR JP TW KZ UZ TM KG TJ AZ GE AM MX GT BZ SV HN NI CR PA CU HT DO JM TT "
+    "CO VE GY SR BR EC PE BO PY UY AR CL CA"
+).split()
+
+
+def value_name(spec: dict[str, Any], code: int) -> str:
+    """The codebook value of a cell code: "1" for a yes/no column, an ISO code for a country column."""
+    if spec["kind"] == "multi" or spec.get("indicator"):
+        return "1"
+    if spec["id"] in GEO_COLUMNS:
+        return ISO_CODES[code - 1]
+    return f"value {code:03d}"
 
 
 def generate(n: int, n_columns: int, seed: int) -> tuple[list[dict[str, Any]], npt.NDArray[np.int32]]:
@@ -88,16 +117,25 @@ def generate(n: int, n_columns: int, seed: int) -> tuple[list[dict[str, Any]], n
             }
         )
     for source, m in MULTI:
+        indicator = source in INDICATOR_SOURCES
         for j in range(m):
+            col_id = f"{source}_v{j:02d}"
             specs.append(
-                {"id": f"{source}_v{j:02d}", "source": source, "kind": "multi", "card": 1, "missing": 0.0}
+                {
+                    "id": col_id,
+                    "source": col_id if indicator else source,
+                    "kind": "single" if indicator else "multi",
+                    "indicator": indicator,
+                    "card": 1,
+                    "missing": 0.0,
+                }
             )
 
     groups = 16  # latent groups make combinations correlated, like real case records
     group = rng.choice(groups, size=n, p=rng.dirichlet(np.ones(groups)))
     codes = np.zeros((n, len(specs)), dtype=np.int32)
     for ci, spec in enumerate(specs):
-        if spec["kind"] == "multi":
+        if spec["card"] == 1:  # a yes/no column: code 1 or empty
             p = rng.beta(0.6, 3.0, size=groups)
             codes[:, ci] = rng.random(n) < p[group]
             continue
@@ -247,7 +285,7 @@ def build_payload(
     attributes = []  # (attribute string, column index, code)
     for ci, spec in enumerate(specs):
         for code in range(1, spec["card"] + 1):
-            value = "1" if spec["kind"] == "multi" else f"value {code:03d}"
+            value = value_name(spec, code)
             attributes.append((f"{spec['id']}:{value}", ci, code))
     ordered = sorted(attributes, key=lambda a: a[0].encode("utf-8"))
     rank_of = {a[0]: r for r, a in enumerate(ordered)}
@@ -277,7 +315,7 @@ def build_payload(
     for spec in specs:
         values = []
         for code in range(1, spec["card"] + 1):
-            value = "1" if spec["kind"] == "multi" else f"value {code:03d}"
+            value = value_name(spec, code)
             attr = f"{spec['id']}:{value}"
             values.append(
                 {"code": code, "value": value, "attribute": attr, "rank": rank_of[attr], "labels": {}}
@@ -289,6 +327,9 @@ def build_payload(
                 "kind": spec["kind"],
                 "labels": {"en": spec["id"]},
                 "description": "",
+                "indicator": bool(spec.get("indicator")),
+                "geo": "iso3166-1-alpha2" if spec["id"] in GEO_COLUMNS else None,
+                "ordinal": spec["id"] in ORDINAL_COLUMNS,
                 "values": values,
             }
         )
@@ -315,9 +356,16 @@ def build_payload(
             "small_count_threshold": None,
         },
         "columns": columns,
+        # The first ten columns (two of them countries: map + bars) and both indicator families, grouped.
         "default_columns": [s["id"] for s in specs[:10]] + [m for m, _ in MULTI],
         "pages": [],
-        "groups": [],
+        "groups": [
+            {
+                "name": source,
+                "attributes": [f"{s['id']}:1" for s in specs if s["id"].startswith(source + "_")],
+            }
+            for source in sorted(INDICATOR_SOURCES)
+        ],
         "synthetic": {
             "n": n,
             "columns": {
@@ -335,9 +383,10 @@ def build_payload(
 CLICK_SCRIPT = """async ({clicks, charts}) => {
   const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
   const out = [];
-  // Click in the charts that are on screen (rendered); the others are rendered only when scrolled to.
+  // Click bars in the charts that are on screen (rendered; maps among them re-render on every click too);
+  // the others are rendered only when scrolled to.
   const ids = Array.from(document.querySelectorAll('[data-testid="chart"][data-rendered-version]'))
-    .slice(0, charts).map(c => c.dataset.visual);
+    .filter(c => c.querySelector('[data-testid="bar"]')).slice(0, charts).map(c => c.dataset.visual);
   for (let i = 0; i < clicks; i++) {
     const visual = ids[i % ids.length];
     const bars = document.querySelectorAll(
@@ -403,10 +452,17 @@ def measure(index: Path, chromium: str, clicks: int, repeats: int) -> dict[str, 
                     "document.querySelectorAll('[data-testid=chart][data-rendered-version]').length"
                 )
                 total = page.evaluate("document.querySelectorAll('[data-testid=chart]').length")
+                kinds = page.evaluate(
+                    """() => Array.from(
+                        document.querySelectorAll('[data-testid=chart][data-rendered-version]')
+                    ).map(c => window.__explorer.model.visualById.get(c.dataset.visual).type)"""
+                )
                 samples = page.evaluate(CLICK_SCRIPT, {"clicks": clicks, "charts": 6})
                 results["click"][name] = {
                     "charts_in_view": total,
                     "charts_rendered_at_start": rendered,
+                    "maps_rendered_at_start": kinds.count("map"),
+                    "groups_rendered_at_start": kinds.count("group"),
                     "sync_ms": summarize([s["sync_ms"] for s in samples]),
                     "to_next_frame_ms": summarize([s["frame_ms"] for s in samples]),
                     "first_click_sync_ms": round(samples[0]["sync_ms"], 2),
@@ -449,7 +505,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         f"- {d['records']:,} synthetic records x {d['columns']} attribute columns "
         f"({d['attributes']:,} attributes), "
         f"k = {d['k']}, L = {d['L']}",
-        f"- {d['aggregate_keys']:,} reportable aggregate keys; explorer file {d['html_mb']:.1f} MB",
+        f"- {d['aggregate_keys']:,} reportable aggregate keys; explorer file {d['html_mb']:.1f} MB, "
+        f"of which the page's script {d['script_kb']:.0f} kB (with the world map's geometry)",
         f"- build_explorer (validate + compile + write): {d['build_s']:.1f} s; "
         f"data generation {d['generate_s']:.1f} s, aggregation {d['aggregate_s']:.1f} s",
         "",
@@ -467,13 +524,14 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         "`sync` = click handler: counting, official lookups and DOM update; `frame` = click to the next "
         "animation frame (adds style, layout and paint).",
         "",
-        "| grid | charts (rendered at start) | sync median | sync p95 | sync max | frame median | frame p95 "
-        "| frame max | first click sync |",
+        "| grid | charts (rendered at start: maps, groups) | sync median | sync p95 | sync max "
+        "| frame median | frame p95 | frame max | first click sync |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, c in click.items():
         lines.append(
-            f"| {name} | {c['charts_in_view']} ({c['charts_rendered_at_start']}) "
+            f"| {name} | {c['charts_in_view']} ({c['charts_rendered_at_start']}: "
+            f"{c['maps_rendered_at_start']} maps, {c['groups_rendered_at_start']} groups) "
             f"| {c['sync_ms']['median']:.1f} | {c['sync_ms']['p95']:.1f} | {c['sync_ms']['max']:.1f} "
             f"| {c['to_next_frame_ms']['median']:.1f} | {c['to_next_frame_ms']['p95']:.1f} "
             f"| {c['to_next_frame_ms']['max']:.1f} | {c['first_click_sync_ms']:.1f} |"
@@ -481,7 +539,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
     lines += [
         "",
         f"Clicks per grid: {report['params']['clicks']}, up to "
-        f"{max(c['max_selections'] for c in click.values())} simultaneous filters.",
+        f"{max(c['max_selections'] for c in click.values())} simultaneous filters; every click "
+        "re-renders the charts on screen, maps included.",
         "",
     ]
     (out / "explorer.md").write_text("\n".join(lines), encoding="utf-8")
@@ -565,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             "L": args.max_len,
             "aggregate_keys": len(payload["aggregates"]["entries"]),
             "html_mb": round(html_mb, 2),
+            "script_kb": round(SCRIPT_BYTES / 1e3, 1),
             "build_s": round(build_s, 2),
             **{key: round(v, 2) for key, v in timings.items()},
         },

@@ -1174,7 +1174,8 @@ function onBarKey(ev, v, list) {
 
 /** The map of a country column (map.js) with its colour key; countries without an outline are named below it. */
 function chartMap(v, rows) {
-  const bins = mapBins(rows.filter(function (r) { return r.off.state === 'value'; }).map(function (r) { return r.off.count; }));
+  const counts = rows.filter(function (r) { return r.off.state === 'value'; }).map(function (r) { return r.off.count; });
+  const bins = mapBins(counts);
   const drawn = renderMap({
     rows: rows,
     alpha2: function (r) { return model.attrs[r.attr].value; },
@@ -1190,7 +1191,7 @@ function chartMap(v, rows) {
   });
   const key = h('ul', { class: 'legend map-key', 'aria-label': t('map_key') });
   bins.forEach(function (upper, i) {
-    const low = i === 0 ? Math.min.apply(null, rows.filter(function (r) { return r.off.state === 'value'; }).map(function (r) { return r.off.count; })) : bins[i - 1] + 1;
+    const low = i === 0 ? Math.min.apply(null, counts) : bins[i - 1] + 1;
     key.append(h('li', null, h('span', { class: 'map-swatch ' + binClass({ state: 'value', count: upper }, bins), 'aria-hidden': 'true' }), fmt.range(low, upper)));
   });
   key.append(h('li', null, h('span', { class: 'map-swatch lt-k', 'aria-hidden': 'true' }), t('legend_lt_k', { k: fmt.int(model.k) })));
