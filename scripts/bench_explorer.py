@@ -356,8 +356,11 @@ def build_payload(
             "small_count_threshold": None,
         },
         "columns": columns,
-        # The first ten columns (two of them countries: map + bars) and both indicator families, grouped.
-        "default_columns": [s["id"] for s in specs[:10]] + [m for m, _ in MULTI],
+        # The first ten columns (two of them countries: map + bars) with both indicator families, as grouped
+        # charts, right after the first two: the charts on screen (and clicked) include a map and both groups.
+        "default_columns": [s["id"] for s in specs[:2]]
+        + [m for m, _ in MULTI]
+        + [s["id"] for s in specs[2:10]],
         "pages": [],
         "groups": [
             {

@@ -569,7 +569,7 @@ def _compile_layout(
     attribute_columns = {
         attribute_index[f"{c['id']}:{v['value']}"]: ci for ci, c in enumerate(columns) for v in c["values"]
     }
-    indicator_groups: dict[int, str] = {}
+    indicator_groups: dict[int, str] = {}  # indicator column index -> the first group visual holding it
     gpath = "payload.groups"
     groups = _list(_get(payload, "groups", "payload"), gpath)
     group_names: set[str] = set()
@@ -604,8 +604,8 @@ def _compile_layout(
         names.setdefault(name, [vid])
         for a in attrs:  # an indicator column stands for the first group that holds it
             ci = attribute_columns[a]
-            if columns[ci]["indicator"] and not indicator_groups.get(ci):
-                indicator_groups[ci] = vid
+            if columns[ci]["indicator"]:
+                indicator_groups.setdefault(ci, vid)
 
     for ci, vid in indicator_groups.items():
         names[columns[ci]["id"]] = [vid]
