@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctdc_spark.config import JobConfig
+from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource
 from ctdc_spark.io.files import write_json
 from ctdc_spark.io.paths import local_path
 
@@ -25,6 +26,8 @@ class RunContext:
     cfg: JobConfig
     run_id: str
     input_fingerprint: str
+    noise_source: NoiseSource = PRODUCTION_NOISE
+    """Where DP noise comes from: OpenDP's samplers; only tests construct a context with another."""
 
     @functools.cached_property
     def signature(self) -> str:

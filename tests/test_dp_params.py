@@ -12,29 +12,29 @@ import warnings
 from decimal import Decimal, localcontext
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark.config import DpConfig
 from ctdc_spark.dp import _params
-from ctdc_spark.dp._noise import NoiseSource, fixed_noise_for_tests, laplace
 from ctdc_spark.dp._params import (
     NoiseParameters,
     ThresholdSpec,
     compute_noise_parameters,
+    discrete_gaussian_tail,
     inverse_normal_cdf,
     noise_parameters_for,
     protected_number_of_records,
+    released_threshold,
     resolve_delta,
-    round_half_away_from_zero,
     sigma_proportions_for,
     split_epsilon,
     threshold_rho,
     thresholds_for,
 )
 from ctdc_spark.errors import ConfigError, CtdcInternalError, InputDataError, StageFailedError
+from tests.conftest import SeededTestNoiseSource
 
 try:  # test-only
     from scipy import special as _scipy_special
@@ -435,6 +435,53 @@ def test_length_1_threshold_is_at_least_one(sigma: float, d1: int, delta: float)
     assert threshold_rho(1, sigma, d1, delta, ThresholdSpec("adaptive", 1, {})) >= 1.0
 
 
+def test_discrete_gaussian_tail_is_the_distribution() -> None:
+    scale = 1.3
+    z = np.arange(-60, 61)
+    mass = np.exp(-(z * z) / (2 * scale**2))
+    mass /= mass.sum()
+    tail = discrete_gaussian_tail(scale)
+    for m in (0, 1, 2, 5, 12):
+        assert tail[m] == pytest.approx(mass[z >= m].sum(), rel=1e-12)
+    assert tail[-1] == 0.0 and np.all(np.diff(tail) <= 0)
+    with pytest.raises(ValueError, match="scale"):
+        discrete_gaussian_tail(0.0)
+
+
+@pytest.mark.parametrize(
+    ("delta_1", "continuous", "released"), [(4, 69.98, 70.0), (10, 114.36, 114.36), (20, 165.75, 166.0)]
+)
+def test_released_length_1_threshold_of_the_spec_example(
+    delta_1: int, continuous: float, released: float
+) -> None:
+    # SPEC.md 8.3 (eps 4, L 4, n' = 10,000): SDS's rho_1 for continuous noise, and the threshold the
+    # discrete Gaussian needs for the same delta / 2 (at most one count above it).
+    p = spec_params(**CASE_A)  # type: ignore[arg-type]
+    spec = thresholds_for(DpConfig(), 4)
+    assert threshold_rho(1, p.sigma_for(1), delta_1, p.delta, spec) == pytest.approx(continuous, abs=0.01)
+    assert released_threshold(1, p.sigma_for(1), delta_1, p.delta, spec) == pytest.approx(released, abs=0.01)
+    assert released_threshold(2, p.sigma_for(2), delta_1, p.delta, spec) == threshold_rho(
+        2, p.sigma_for(2), delta_1, p.delta, spec
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(sigma=st.floats(0.3, 20.0), d1=st.integers(1, 200), delta=st.floats(1e-12, 0.5))
+def test_released_length_1_threshold_keeps_half_delta_for_discrete_noise(
+    sigma: float, d1: int, delta: float
+) -> None:
+    spec = ThresholdSpec("adaptive", 1, {})
+    threshold = released_threshold(1, sigma, d1, delta, spec)
+    assert threshold >= threshold_rho(1, sigma, d1, delta, spec)
+    tail = discrete_gaussian_tail(sigma * math.sqrt(d1))
+    q = -math.expm1(math.log1p(-delta / 2) / d1)
+    # A count of 1 is released iff 1 + Z > threshold, i.e. Z >= floor(threshold).
+    first_released = math.floor(threshold)
+    assert tail[min(first_released, len(tail) - 1)] <= q
+    if threshold > threshold_rho(1, sigma, d1, delta, spec):  # raised: no smaller integer would do
+        assert tail[first_released - 1] > q
+
+
 @given(eta_a=st.floats(1e-6, 1.0), eta_b=st.floats(1e-6, 1.0), dk=st.integers(1, 1000))
 def test_adaptive_threshold_decreases_with_eta(eta_a: float, eta_b: float, dk: int) -> None:
     lo, hi = sorted((eta_a, eta_b))
@@ -508,37 +555,29 @@ def test_inverse_normal_rejects(p: float) -> None:
 # --- protected number of records ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("x", "expected"),
-    [(0.5, 1), (1.5, 2), (2.5, 3), (-2.5, -3), (0.49999999999999994, 0), (2.4999, 2), (-0.4, 0), (7.0, 7)],
-)
-def test_round_half_away_from_zero(x: float, expected: int) -> None:
-    assert round_half_away_from_zero(x) == expected
-
-
-def test_protected_count_is_n_plus_rounded_laplace() -> None:
-    with fixed_noise_for_tests(3):
-        protected = protected_number_of_records(6000, 0.02)
-    with fixed_noise_for_tests(3):
-        noise = laplace(1 / 0.02)
-    assert protected == round_half_away_from_zero(6000 + noise)
+def test_protected_count_is_n_plus_discrete_laplace() -> None:
+    protected = protected_number_of_records(6000, 0.02, SeededTestNoiseSource(3))
+    assert protected == SeededTestNoiseSource(3).laplace_integer(6000, 1 / 0.02)
 
 
 def test_protected_count_statistics() -> None:
-    eps_n = 0.5
-    with fixed_noise_for_tests(12):
-        draws = np.array([protected_number_of_records(1000, eps_n) for _ in range(20_000)])
-    errors = draws - 1000
-    assert abs(float(errors.mean())) < 5 * math.sqrt(2) / eps_n / math.sqrt(draws.size)
-    # E|round(Laplace(b))| is close to b = 2 for this scale.
-    assert float(np.abs(errors).mean()) == pytest.approx(1 / eps_n, rel=0.05)
+    # OpenDP's discrete Laplace of scale b = 2: E|X| = 2r / (1 - r^2) with r = exp(-1/b).
+    eps_n, draws = 0.5, 10_000
+    errors = np.array([protected_number_of_records(1000, eps_n) for _ in range(draws)]) - 1000
+    r = math.exp(-eps_n)
+    variance = 2 * r / (1 - r) ** 2
+    assert abs(float(errors.mean())) < 5 * math.sqrt(variance / draws)
+    assert float(np.abs(errors).mean()) == pytest.approx(2 * r / (1 - r * r), rel=0.05)
 
 
-class _MostNegative(NoiseSource):
-    """Words of 0 give the smallest uniform, i.e. the most negative Laplace draw (about -36 b)."""
+class _MostNegative(SeededTestNoiseSource):
+    """A record-count noise far below the count."""
 
-    def words(self, n: int) -> npt.NDArray[np.uint64]:
-        return np.zeros(n, dtype=np.uint64)
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def _draw_laplace_integer(self, value: int, scale: float) -> int:
+        return value - round(40 * scale)
 
 
 def test_protected_count_must_be_positive() -> None:
@@ -562,10 +601,9 @@ def test_protected_count_uses_the_production_source_by_default() -> None:
 
 
 def test_noise_parameters_for_the_default_config() -> None:
-    with fixed_noise_for_tests(6):
-        p = noise_parameters_for(DpConfig(), length=3, n_true=6000)
+    p = noise_parameters_for(DpConfig(), length=3, n_true=6000, source=SeededTestNoiseSource(6))
     assert p.protected_number_of_records is not None
-    assert abs(p.protected_number_of_records - 6000) < 50 * 37  # |Laplace(50)| never exceeds ~36 b
+    assert abs(p.protected_number_of_records - 6000) < 50 * 37  # P(|discrete Laplace(50)| > 37 b) ~ e^-37
     assert p.sigma_proportions == pytest.approx((1.0, 0.5, 1 / 3))
     expected = spec_params(n=p.protected_number_of_records, length=3, proportions=p.sigma_proportions)
     assert p == dataclasses.replace(expected, protected_number_of_records=p.protected_number_of_records)
@@ -578,8 +616,11 @@ def test_noise_parameters_for_without_count_protection() -> None:
     assert_printed(p.delta, "1.0857e-5")
 
 
-class _Forbidden(NoiseSource):
-    def words(self, n: int) -> npt.NDArray[np.uint64]:
+class _Forbidden(SeededTestNoiseSource):
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def _draw_laplace_integer(self, value: int, scale: float) -> int:
         raise AssertionError("noise was drawn before the configuration was validated")
 
 

@@ -44,22 +44,27 @@ from ctdc_spark.aggregate._dp import (
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
     keep_lowest,
-    level_noise,
     noisy_release,
     selection_hashes,
     tuple_count_histogram,
 )
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig, load_config
-from ctdc_spark.dp import PercentileMechanism, compute_noise_parameters, threshold_rho
+from ctdc_spark.dp import (
+    PRODUCTION_NOISE,
+    NoiseSource,
+    PercentileMechanism,
+    compute_noise_parameters,
+    discrete_gaussian_tail,
+    released_threshold,
+)
 from ctdc_spark.dp import _params as dp_params
-from ctdc_spark.dp._noise import fixed_noise_for_tests
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import update_metadata
 from ctdc_spark.schemas import DP_NOISY_CANDIDATES, PRIVACY_LEDGER, REPORTABLE_AGGREGATES, RUNS
 from ctdc_spark.stage import RunContext
-from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
+from tests.conftest import SDS_EXAMPLE_CSV, SeededTestNoiseSource, job_config, run_stages, write_text
 
 SPEC_PROPORTIONS = (1.0, 0.5, 0.33, 0.25)
 SPEC_SIGMAS = (7.3524, 3.6762, 2.4263, 1.8381)
@@ -68,18 +73,19 @@ SPEC_SIGMAS = (7.3524, 3.6762, 2.4263, 1.8381)
 # --- Step A through the stage ------------------------------------------------------------------
 
 
-def test_step_a_reuses_the_stored_record_count_and_matches_spec_8_3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    state = dp_stage._DpState(tmp_path / "dp_state.json")
-    state.once("protected_number_of_records", lambda: 10_000)
+class _NoDraws(SeededTestNoiseSource):
+    def __init__(self) -> None:
+        super().__init__(0)
 
-    def no_draw(*args: object, **kwargs: object) -> float:
+    def _draw_laplace_integer(self, value: int, scale: float) -> int:
         raise AssertionError("a stored record count must not be drawn again")
 
-    monkeypatch.setattr(dp_params, "laplace", no_draw)
+
+def test_step_a_reuses_the_stored_record_count_and_matches_spec_8_3(tmp_path: Path) -> None:
+    state = dp_stage._DpState(tmp_path / "dp_state.json")
+    state.once("protected_number_of_records", lambda: 10_000)
     dp = DpConfig(epsilon=4.0, accuracy_mode="custom", sigma_proportions=SPEC_PROPORTIONS)
-    params = dp_stage._step_a(dp, 4, 10_000, state)
+    params = dp_stage._step_a(dp, 4, 10_000, state, _NoDraws())
     assert params.protected_number_of_records == 10_000
     assert params.delta == pytest.approx(1.0857e-5, rel=1e-4)
     assert params.rho == pytest.approx(0.28199, rel=1e-4)
@@ -205,22 +211,53 @@ def test_selection_depends_on_the_record_id() -> None:
     assert not keep_lowest(a, valid, 0).any()
 
 
+class _GivenNoise(SeededTestNoiseSource):
+    """Adds the noise it was built with, to check what the release does with noisy counts."""
+
+    def __init__(self, noise: list[int]) -> None:
+        super().__init__(0)
+        self.noise = np.array(noise, dtype=np.int64)
+
+    def _draw_gaussian_integers(
+        self, counts: npt.NDArray[np.int64], scale: float, *, stream: int, keys: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return counts + self.noise
+
+
+def _release(
+    counts: list[int], source: NoiseSource, threshold: float, scale: float = 1.0
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    words = np.zeros((len(counts), 1), dtype=np.int64)
+    return noisy_release(
+        np.array(counts, dtype=np.int64),
+        source=source,
+        scale=scale,
+        threshold=threshold,
+        length=1,
+        words=words,
+    )
+
+
 def test_noisy_release_threshold_is_strict_and_positive() -> None:
-    noisy, above = noisy_release(np.array([0, 5, 5, 0]), np.array([-1.0, 0.0, 1.0, 0.5]), 5.0)
-    assert noisy.tolist() == [-1.0, 5.0, 6.0, 0.5]
+    noisy, above = _release([0, 5, 5, 0], _GivenNoise([-1, 0, 1, 0]), 5.0)
+    assert noisy.dtype == np.int64 and noisy.tolist() == [-1, 5, 6, 0]
     assert above.tolist() == [False, False, True, False]
-    _, negative_threshold = noisy_release(np.array([0, 0]), np.array([-0.5, 0.25]), -3.0)
-    assert negative_threshold.tolist() == [False, True]
+    _, negative_threshold = _release([0, 0, 0], _GivenNoise([-1, 1, 0]), -3.0)
+    assert negative_threshold.tolist() == [False, True, False]
 
 
-def _level_one_release(count: int, draws: int, scale: float, threshold: float) -> npt.NDArray[np.float64]:
-    """The published value of one level-1 candidate per draw: round(noisy), or -1 when suppressed."""
-    noise = level_noise(draws, scale, test_seed=None, length=1, words=np.zeros((draws, 1), dtype=np.int64))
-    noisy, above = noisy_release(np.full(draws, count), noise, threshold)
-    return np.where(above, np.round(noisy), -1.0)
+def test_noisy_release_draws_discrete_noise_from_the_source() -> None:
+    noisy, _ = _release([3] * 2000, PRODUCTION_NOISE, 0.0, scale=4.0)
+    assert noisy.dtype == np.int64 and len(set(noisy.tolist())) > 10  # noise applied, integers
 
 
-def _empirical_delta(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], epsilon: float) -> float:
+def _level_one_release(count: int, draws: int, scale: float, threshold: float) -> npt.NDArray[np.int64]:
+    """One level-1 candidate's published value per draw (OpenDP's noise); -1 when suppressed."""
+    noisy, above = _release([count] * draws, PRODUCTION_NOISE, threshold, scale=scale)
+    return np.where(above, noisy, -1)
+
+
+def _empirical_delta(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], epsilon: float) -> float:
     """max over both directions of sum_bins max(0, P_a - e^eps P_b) (the hockey-stick divergence)."""
     values = np.union1d(a, b)
     pa = np.array([np.mean(a == v) for v in values])
@@ -248,33 +285,36 @@ def test_empirical_privacy_loss_of_a_level_release_on_neighbouring_counts() -> N
         number_of_records_epsilon_proportion=None,
     )
     sigma = params.sigma_for(1)
-    threshold = threshold_rho(1, sigma, 1, params.delta, dp_params.thresholds_for(DpConfig(), 1))
-    draws = 200_000
-    with fixed_noise_for_tests(8):
-        d = _level_one_release(6, draws, sigma, threshold)
-        neighbour = _level_one_release(7, draws, sigma, threshold)
-        assert _empirical_delta(d, neighbour, params.epsilon) <= params.delta / 2
-        # Negative control: a quarter of the noise is far from (eps, delta/2)-DP.
-        weak = _empirical_delta(
-            _level_one_release(6, draws, sigma / 4, threshold),
-            _level_one_release(7, draws, sigma / 4, threshold),
-            params.epsilon,
-        )
+    threshold = released_threshold(1, sigma, 1, params.delta, dp_params.thresholds_for(DpConfig(), 1))
+    draws = 50_000
+    d = _level_one_release(6, draws, sigma, threshold)
+    neighbour = _level_one_release(7, draws, sigma, threshold)
+    assert _empirical_delta(d, neighbour, params.epsilon) <= params.delta / 2
+    # Negative control: a quarter of the noise is far from (eps, delta/2)-DP.
+    weak = _empirical_delta(
+        _level_one_release(6, draws, sigma / 4, threshold),
+        _level_one_release(7, draws, sigma / 4, threshold),
+        params.epsilon,
+    )
     assert weak > 5 * params.delta / 2
 
 
 @pytest.mark.parametrize("allowed", [1, 4])
 def test_a_new_attribute_is_released_with_probability_at_most_half_delta(allowed: int) -> None:
     # Level 1's candidates come from the data: one record with a new attribute adds a candidate of
-    # count 1, which the threshold rho_1 must publish with probability <= delta / 2 (the proof's
-    # other half of delta), across all Delta_1 attributes of that record.
-    delta, sigma, draws = 0.02, 3.0, 400_000
-    threshold = threshold_rho(1, sigma, allowed, delta, dp_params.thresholds_for(DpConfig(), 1))
-    with fixed_noise_for_tests(13):
-        released = _level_one_release(1, draws * allowed, sigma * math.sqrt(allowed), threshold) >= 0
+    # count 1, which the threshold must publish with probability <= delta / 2 (the proof's other
+    # half of delta), across all Delta_1 attributes of that record. Exactly for the discrete
+    # Gaussian's law, and empirically for OpenDP's sampler.
+    delta, sigma, draws = 0.02, 3.0, 100_000 // allowed
+    scale = sigma * math.sqrt(allowed)
+    threshold = released_threshold(1, sigma, allowed, delta, dp_params.thresholds_for(DpConfig(), 1))
+    per_attribute = discrete_gaussian_tail(scale)[math.floor(threshold)]  # P(1 + Z > threshold)
+    exact = 1 - (1 - per_attribute) ** allowed
+    assert exact <= delta / 2
+    assert exact >= delta / 2 / 3  # the threshold is the smallest integer that keeps the bound
+    released = _level_one_release(1, draws * allowed, scale, threshold) >= 0
     any_released = released.reshape(draws, allowed).any(axis=1).mean()
-    assert any_released <= delta / 2 + 4 * math.sqrt(delta / 2 / draws)
-    assert any_released >= delta / 2 - 4 * math.sqrt(delta / 2 / draws)  # and the bound is tight
+    assert abs(any_released - exact) <= 5 * math.sqrt(exact / draws)
 
 
 # --- what the release says ---------------------------------------------------------------------
@@ -325,6 +365,28 @@ def test_metadata_states_the_guarantee_and_hides_private_counts() -> None:
     assert exact["record_count_is_exact"] and "published exactly" in exact["statement"]
     nominal = metadata_privacy(_fake_release(protected=10_000, mechanism="sds_compatible"))
     assert "not proven" in nominal["guarantee"]
+    assert nominal["accounting"]["proven"] is False and "Nominal" in nominal["accounting"]["statement"]
+
+
+def test_metadata_states_the_accounting_as_opendp_does() -> None:
+    accounting = metadata_privacy(_fake_release(protected=10_000))["accounting"]
+    assert accounting["library"] == "OpenDP 0.16.0" and accounting["proven"] is True
+    mechanisms = [(m["component"], m["mechanism"], m["measure"]) for m in accounting["measurements"]]
+    assert mechanisms == [
+        ("number_of_records", "discrete Laplace", "pure DP"),
+        ("percentile", "report noisy max (Gumbel noise): the exponential mechanism", "zCDP"),
+        ("counts", "discrete Gaussian", "zCDP"),
+        ("percentile", "report noisy max (Gumbel noise): the exponential mechanism", "zCDP"),
+        ("counts", "discrete Gaussian", "zCDP"),
+    ]
+    assert math.fsum(m["rho"] for m in accounting["measurements"] if "rho" in m) == pytest.approx(
+        accounting["rho"], rel=1e-12
+    )
+    assert accounting["epsilon"] == pytest.approx(
+        accounting["marginals"]["epsilon"] + accounting["number_of_records_epsilon"], rel=1e-12
+    )
+    assert accounting["epsilon"] < 4.0 and "make_zCDP_to_approxDP" in accounting["statement"]
+    json.dumps(accounting)  # plain JSON
 
 
 def test_record_count_line_follows_spec_3_4_c4() -> None:
@@ -480,7 +542,9 @@ def _prepared(
     )
 
 
-def _context(root: Path, run_id: str, length: int, *overrides: str) -> RunContext:
+def _context(
+    root: Path, run_id: str, length: int, *overrides: str, noise_source: NoiseSource = PRODUCTION_NOISE
+) -> RunContext:
     cfg = job_config(
         root / "input.csv",
         root / "out",
@@ -489,7 +553,7 @@ def _context(root: Path, run_id: str, length: int, *overrides: str) -> RunContex
         "privacy.dp={epsilon: 4.0}",
         *overrides,
     )
-    return RunContext(cfg=cfg, run_id=run_id, input_fingerprint="test")
+    return RunContext(cfg=cfg, run_id=run_id, input_fingerprint="test", noise_source=noise_source)
 
 
 def _noisy_rows(spark: SparkSession, ctx: RunContext) -> list[tuple[Any, ...]]:
@@ -508,16 +572,16 @@ def test_same_release_for_1_and_7_partitions_with_the_test_hook(spark: SparkSess
     records = _skewed_records(400, 5, seed=1)
     results = []
     for partitions in (1, 7):
-        ctx = _context(tmp_path / f"p{partitions}", "hooked", 3)
-        with fixed_noise_for_tests(2024):
-            release = run_dp_marginals(spark, ctx, _prepared(spark, records, 5, 3, partitions))
+        ctx = _context(tmp_path / f"p{partitions}", "hooked", 3, noise_source=SeededTestNoiseSource(2024))
+        release = run_dp_marginals(spark, ctx, _prepared(spark, records, 5, 3, partitions))
         results.append((_noisy_rows(spark, ctx), _aggregates(release), release.levels, release.parameters))
     assert results[0] == results[1]
     noisy, aggregates, levels, _ = results[0]
     assert [level.length for level in levels] == [1, 2, 3] and levels[2].released > 0
     # Every candidate got noise, including those no record holds (fabrication is possible).
     assert len(noisy) == sum(level.candidates for level in levels)
-    assert all(value != round(value) for _, _, value, _ in noisy)
+    assert all(value == round(value) for _, _, value, _ in noisy)  # discrete noise: integer counts
+    assert any(value < 0 for _, _, value, _ in noisy)  # noise was added (counts are >= 0)
     assert {length for length, _, _ in aggregates} == {1, 2, 3}
 
 
@@ -542,7 +606,8 @@ def test_without_the_hook_runs_differ_but_a_rerun_reuses_its_noise(
     level_one = {c: v for length, c, v, _ in noisy if length == 1}
     other_one = {c: v for length, c, v, _ in _noisy_rows(spark, second) if length == 1}
     assert level_one.keys() == other_one.keys()
-    assert all(level_one[c] != other_one[c] for c in level_one)
+    # Integer noise: two draws coincide now and then (about 2% per candidate here), never mostly.
+    assert sum(level_one[c] == other_one[c] for c in level_one) <= len(level_one) // 2
     assert other.cumulative.releases == 2 and other.cumulative.epsilon == pytest.approx(8.0)
     ledger = delta_io.read_table(spark, PRIVACY_LEDGER, root=first.root)
     assert sorted(r["run_id"] for r in ledger.collect()) == ["first", "second"]
@@ -585,7 +650,8 @@ def test_pipeline_releases_dp_aggregates_with_spec_8_3_parameters(
     assert section["epsilon"] == 4.0 and section["delta"] == pytest.approx(1.0857e-5, rel=1e-4)
     levels = section["levels"]
     assert [level["allowed_sensitivity"] for level in levels] == [4, 10, 10, 5][: len(levels)]
-    assert levels[0]["threshold"] == pytest.approx(69.98, abs=0.01)
+    # SDS's rho_1 is 69.98 (test_dp_params); discrete noise needs 70 for the same delta / 2.
+    assert levels[0]["threshold"] == 70.0
     assert levels[1]["threshold"] == pytest.approx(6.95, abs=0.01)  # balanced: eta_2 = 0.55
     sigma_sd = [s * math.sqrt(d) for s, d in zip(SPEC_SIGMAS, (4, 10, 10, 5), strict=True)]
     assert [level["noise_standard_deviation"] for level in levels] == pytest.approx(

@@ -12,9 +12,11 @@ by level ``k = 1..L``:
 4. **Bounded counts**: every record keeps ``Delta_k`` of its valid tuples chosen by a keyed hash
    (:mod:`._dp_tasks`), counted in tasks and summed with one shuffle, then left-joined onto ``V_k``
    so that every candidate, including those no record holds, gets noise.
-5. **Noise and threshold** inside tasks (the CSPRNG of :mod:`ctdc_spark.dp._noise`), written to the
-   private ``dp_noisy_candidates`` table *before anything reads it*; the survivors ``S_k`` are read
-   back from Delta (RELIABILITY.md 0.2).
+5. **Noise and threshold** inside tasks: discrete Gaussian noise from the run's noise source
+   (``ctx.noise_source``, OpenDP's exact sampler in production), so noisy counts are integers; the
+   level-1 threshold is the discrete-noise version of SDS's ``rho_1``
+   (:func:`ctdc_spark.dp.released_threshold`). Written to the private ``dp_noisy_candidates`` table
+   *before anything reads it*; the survivors ``S_k`` are read back from Delta (RELIABILITY.md 0.2).
 
 Step C post-processes the released combinations with joins (:func:`post_process`).
 
@@ -38,10 +40,11 @@ distinction matters. Level 1's candidates are the attributes seen in the data; t
 ``rho_1`` is what makes that safe (the ``delta / 2`` of the proof), so the noisy table, which
 holds every candidate, stays private.
 
-**Test hook.** Under :func:`ctdc_spark.dp._noise.fixed_noise_for_tests`, driver draws come from the
-seeded source and tasks draw :func:`ctdc_spark.dp._noise.keyed_test_gaussian` keyed by (seed,
-level, candidate), and the contribution key derives from the seed, so a run is reproducible for
-any partitioning. Without it every draw comes from ``os.urandom``.
+**Noise source.** Every draw (record count, ``Delta_k``, counts, the contribution key) comes from
+``ctx.noise_source``, which is :data:`ctdc_spark.dp.PRODUCTION_NOISE` unless a test builds the
+context with its own source; nothing reads the environment. A test source keys the count noise by
+(level, candidate), so a test run is reproducible for any partitioning. The privacy spent is stated
+as OpenDP states it (:func:`ctdc_spark.dp.privacy_accounting`) in the manifest and the metadata.
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ import json
 import logging
 import math
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,27 +67,28 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark._random import stage_key
 from ctdc_spark._testing import maybe_fail_task
 from ctdc_spark.aggregate._counting import csr_of, decode_combo, lookup_of
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
-    level_noise,
     noisy_release,
     tuple_count_histogram,
 )
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig
 from ctdc_spark.dp import (
+    OPENDP_VERSION,
     NoiseParameters,
+    NoiseSource,
     PercentileMechanism,
+    PrivacyAccounting,
     ThresholdSpec,
     allowed_sensitivity,
     noise_parameters_for,
-    threshold_rho,
+    privacy_accounting,
+    released_threshold,
     thresholds_for,
 )
-from ctdc_spark.dp._noise import active_test_seed
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import write_json
@@ -121,6 +124,7 @@ _HISTOGRAM_SCHEMA = T.StructType(
 _NOISY_SCHEMA = T.StructType(
     [
         T.StructField("combo", T.ArrayType(T.IntegerType()), False),
+        # Integers (discrete noise); double only because DP_NOISY_CANDIDATES declares double.
         T.StructField("noisy_count", T.DoubleType(), False),
         T.StructField("above_threshold", T.BooleanType(), False),
     ]
@@ -298,7 +302,8 @@ def post_process(released: DataFrame, *, max_length: int) -> DataFrame:
     Returns:
         Columns ``length`` (int), ``combo``, ``count`` (long): the DP aggregates.
     """
-    # Survivors are > 0, where Spark's HALF_UP rounding is SDS's f64::round (half away from zero).
+    # Discrete noise makes the noisy counts integers already; the round keeps SDS's f64::round
+    # (half away from zero, Spark's HALF_UP for positive values) for any other input.
     rounded = released.select(
         F.col("length").cast("int").alias("length"),
         "combo",
@@ -364,7 +369,7 @@ def _bounded_counts_task(
 
 
 def _noise_task(
-    layout: KeyLayout, length: int, scale: float, threshold: float, test_seed: int | None
+    layout: KeyLayout, length: int, scale: float, threshold: float, source: NoiseSource
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """``mapInArrow`` function: noisy count and threshold flag of every candidate (``combo``, ``count``)."""
 
@@ -373,12 +378,12 @@ def _noise_task(
             combos = batch.column("combo")
             ids = combos.flatten().to_numpy(zero_copy_only=False).astype(np.int32).reshape(-1, length)
             counts = batch.column("count").to_numpy(zero_copy_only=False).astype(np.int64)
-            noise = level_noise(
-                len(counts), scale, test_seed=test_seed, length=length, words=layout.pack(ids)
+            noisy, above = noisy_release(
+                counts, source=source, scale=scale, threshold=threshold, length=length, words=layout.pack(ids)
             )
-            noisy, above = noisy_release(counts, noise, threshold)
             yield pa.RecordBatch.from_arrays(
-                [combos, pa.array(noisy), pa.array(above)], names=["combo", "noisy_count", "above_threshold"]
+                [combos, pa.array(noisy.astype(np.float64)), pa.array(above)],
+                names=["combo", "noisy_count", "above_threshold"],
             )
 
     return run
@@ -404,9 +409,10 @@ class DpLevel:
         length: The combination length k.
         candidates: ``|V_k|`` (at k = 1 the number of distinct attributes: not DP, keep private).
         allowed_sensitivity: ``Delta_k``.
-        noise_scale: ``sigma_k sqrt(Delta_k)``, the standard deviation of the noise (0 if
+        noise_scale: ``sigma_k sqrt(Delta_k)``, the scale of the discrete Gaussian noise (0 if
             ``Delta_k = 0``).
-        threshold: ``rho_k`` (``inf`` if ``Delta_k = 0``: nothing is released).
+        threshold: The released threshold (:func:`ctdc_spark.dp.released_threshold`; ``inf`` if
+            ``Delta_k = 0``: nothing is released).
         released: Candidates above the threshold (before Step C).
     """
 
@@ -445,6 +451,12 @@ class DpMarginals:
     cumulative: BudgetTotals
     aggregates: DataFrame
 
+    def accounting(self) -> PrivacyAccounting:
+        """The privacy this release spent, as OpenDP's privacy maps state it."""
+        return privacy_accounting(
+            self.parameters, [level.allowed_sensitivity for level in self.levels], self.mechanism
+        )
+
 
 class _DpState:
     """Driver-side DP outputs and secrets of one run, stored before use.
@@ -465,18 +477,18 @@ class _DpState:
         return int(self._data[name])
 
 
-def _contribution_key(test_seed: int | None) -> int:
-    # The key must be secret: with it, anyone could tell which tuples each record kept.
-    return secrets.randbits(64) if test_seed is None else stage_key(test_seed, "dp-contribution")
-
-
-def _step_a(dp: DpConfig, length: int, n_records: int, state: _DpState) -> NoiseParameters:
+def _step_a(
+    dp: DpConfig, length: int, n_records: int, state: _DpState, source: NoiseSource
+) -> NoiseParameters:
     if dp.number_of_records_epsilon_proportion is None:
         return noise_parameters_for(dp, length=length, n_true=n_records)
     protected = state.once(
         "protected_number_of_records",
         lambda: cast(
-            "int", noise_parameters_for(dp, length=length, n_true=n_records).protected_number_of_records
+            "int",
+            noise_parameters_for(
+                dp, length=length, n_true=n_records, source=source
+            ).protected_number_of_records,
         ),
     )
     return noise_parameters_for(dp, length=length, n_true=n_records, protected_n=protected)
@@ -545,7 +557,7 @@ class _LevelInputs:
     mechanism: PercentileMechanism
     state: _DpState
     key: int
-    test_seed: int | None
+    source: NoiseSource
     written: frozenset[int]
 
 
@@ -572,7 +584,7 @@ def _write_noisy_level(
     noisy = (
         candidates.join(counts, "combo", "left")
         .select("combo", F.coalesce("count", F.lit(0).cast("long")).alias("count"))
-        .mapInArrow(_noise_task(inputs.layout, length, scale, threshold, inputs.test_seed), _NOISY_SCHEMA)
+        .mapInArrow(_noise_task(inputs.layout, length, scale, threshold, inputs.source), _NOISY_SCHEMA)
         .select(F.lit(inputs.ctx.run_id).alias("run_id"), F.lit(length).alias("length"), "*")
     )
     # txnVersion = k: a rerun of this run never replaces a committed level (it reuses its noise).
@@ -615,14 +627,16 @@ def _run_level(inputs: _LevelInputs, length: int, survivors: DataFrame | None) -
             q_percent=dp.percentile_percentage,
             epsilon=inputs.params.percentile_epsilon,
             upper_bound=math.comb(inputs.n_columns, length),
+            source=inputs.source,
         ),
     )
     if allowed == 0:
         log.warning("DP level %d: allowed sensitivity is 0, so this and longer lengths are empty", length)
         return DpLevel(length, candidates.count(), 0, 0.0, math.inf, 0)
-    sigma = inputs.params.sigma_for(length)
-    scale = sigma * math.sqrt(allowed)
-    threshold = threshold_rho(length, sigma, allowed, inputs.params.delta, inputs.spec)
+    scale = inputs.params.noise_scale(length, allowed)
+    threshold = released_threshold(
+        length, inputs.params.sigma_for(length), allowed, inputs.params.delta, inputs.spec
+    )
     if length not in inputs.written:
         _write_noisy_level(
             inputs,
@@ -673,11 +687,12 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
     mechanism = dp.percentile_mechanism
     length = prepared.max_length
     spec = thresholds_for(dp, length)
-    test_seed = active_test_seed()
+    source = ctx.noise_source
     state = _DpState(ctx.private_dir / STATE_FILE)
-    params = _step_a(dp, length, prepared.n_records, state)
+    params = _step_a(dp, length, prepared.n_records, state, source)
     cumulative = _record_budget(spark, ctx, params, mechanism)
-    key = state.once("contribution_key", lambda: _contribution_key(test_seed))
+    # The key must be secret: with it, anyone could tell which tuples each record kept.
+    key = state.once("contribution_key", source.secret_key)
     # Spread round-robin once and keep: every level reads the records twice (histogram, counts).
     written = _written_levels(spark, ctx)
     records = prepared.records.select("record_id", "attrs").repartition(prepared.partitions).persist()
@@ -695,7 +710,7 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
             mechanism=mechanism,
             state=state,
             key=key,
-            test_seed=test_seed,
+            source=source,
             written=written,
         )
         survivors: DataFrame | None = None
@@ -768,6 +783,9 @@ def manifest_privacy(release: DpMarginals) -> dict[str, float]:
         out[f"delta_{entry.component}"] = entry.delta
     for rho in p.rho_split():
         out[f"rho_{rho.component}_{rho.length}"] = rho.rho
+    accounting = release.accounting()
+    out["opendp_rho"] = accounting.rho
+    out["opendp_epsilon"] = accounting.epsilon
     if p.protected_number_of_records is not None:
         out["protected_number_of_records"] = float(p.protected_number_of_records)
     for level in release.levels:
@@ -809,9 +827,10 @@ def metadata_privacy(release: DpMarginals) -> dict[str, Any]:
         "delta": p.delta,
         "unit": "one record (one subject after joining its rows)",
         "mechanism": (
-            "DP marginals (Gopi, Mahabadi & Yekhanin; Microsoft Synthetic Data Showcase): Gaussian noise "
-            "on the counts of attribute combinations of length 1..L, selected level by level, with "
-            "per-record contribution bounds from a DP percentile and suppression thresholds"
+            "DP marginals (Gopi, Mahabadi & Yekhanin; Microsoft Synthetic Data Showcase): discrete Gaussian "
+            "noise on the counts of attribute combinations of length 1..L, selected level by level, with "
+            "per-record contribution bounds from a DP percentile and suppression thresholds, and the "
+            "record count with discrete Laplace noise; every draw by OpenDP's exact samplers"
         ),
         "percentile_mechanism": release.mechanism,
         "reporting_length": p.reporting_length,
@@ -820,6 +839,7 @@ def metadata_privacy(release: DpMarginals) -> dict[str, Any]:
             entry.component: {"epsilon": entry.epsilon, "delta": entry.delta} for entry in p.budget_split()
         },
         "rho": p.rho,
+        "accounting": _accounting_section(release.accounting()),
         "percentile_epsilon_per_length": p.percentile_epsilon,
         "protected_number_of_records": p.protected_number_of_records,
         "record_count_is_exact": exact_count,
@@ -839,4 +859,39 @@ def metadata_privacy(release: DpMarginals) -> dict[str, Any]:
             "delta": release.cumulative.delta,
             "composition": "basic (sum over the dataset's releases)",
         },
+    }
+
+
+def _accounting_section(accounting: PrivacyAccounting) -> dict[str, Any]:
+    """The ``privacy.accounting`` part of ``metadata.json``: OpenDP's figures for what ran."""
+    return {
+        "library": f"OpenDP {OPENDP_VERSION}",
+        "statement": (
+            "Privacy loss of each measurement from its OpenDP privacy map; the zCDP losses add up to "
+            "rho, which OpenDP converts to (epsilon, delta / 2)-DP (make_zCDP_to_approxDP, "
+            "make_fix_delta); the length-1 threshold spends the other delta / 2 and the record count's "
+            "discrete Laplace epsilon adds to the total (basic composition)."
+            + (
+                ""
+                if accounting.proven
+                else " Nominal: the SDS-compatible percentile scores do not have sensitivity 1, which "
+                "the percentile's privacy map assumes."
+            )
+        ),
+        "measurements": [
+            {
+                "component": loss.component,
+                "length": loss.length,
+                "mechanism": loss.mechanism,
+                "measure": loss.measure,
+                ("epsilon" if loss.measure == "pure DP" else "rho"): loss.value,
+            }
+            for loss in accounting.losses
+        ],
+        "rho": accounting.rho,
+        "marginals": {"epsilon": accounting.marginals_epsilon, "delta": accounting.delta},
+        "number_of_records_epsilon": accounting.number_of_records_epsilon,
+        "epsilon": accounting.epsilon,
+        "delta": accounting.delta,
+        "proven": accounting.proven,
     }

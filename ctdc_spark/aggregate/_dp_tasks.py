@@ -13,8 +13,10 @@ Pure functions over CSR batches of records (sorted attribute ids), no Spark; the
   subset for every record, independent across records (in the usual idealised-hash sense), and
   a recomputed task selects exactly the same tuples. Each record then adds at most ``Delta_k``
   ones, so the L2 sensitivity of a level's count vector is ``sqrt(Delta_k)``.
-* **Noisy release** adds ``N(0, (sigma_k sqrt(Delta_k))^2)`` to every candidate's count and marks
-  the candidates above the threshold.
+* **Noisy release** adds discrete Gaussian noise of scale ``sigma_k sqrt(Delta_k)`` to every
+  candidate's count with the run's :class:`~ctdc_spark.dp.NoiseSource` (OpenDP's exact sampler in
+  production; a test source keys its draws by the packed candidate) and marks the candidates above
+  the threshold.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from ctdc_spark.aggregate._enumerate import (
     reduce_counts,
 )
 from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
-from ctdc_spark.dp._noise import gaussian, keyed_test_gaussian
+from ctdc_spark.dp._noise import NoiseSource
 
 IntArray = npt.NDArray[np.int64]
 _NO_TUPLE = np.iinfo(np.uint64).max
@@ -187,38 +189,27 @@ def bounded_tuple_counts(
     return reduce_counts(parts, layout.n_words)
 
 
-def level_noise(
-    n: int, scale: float, *, test_seed: int | None, length: int, words: IntArray
-) -> npt.NDArray[np.float64]:
-    """Gaussian noise of one level: the CSPRNG in production, keyed by candidate under the test hook.
-
-    Args:
-        n: Number of candidates.
-        scale: ``sigma_k sqrt(Delta_k)``.
-        test_seed: None in production; the driver's ``active_test_seed()`` in tests.
-        length: The level ``k`` (separates the keyed test streams of the levels).
-        words: ``(n, n_words)`` packed candidates (used only under the test hook).
-
-    Returns:
-        float64 noise of shape ``(n,)``.
-    """
-    if test_seed is None:
-        return gaussian(n, scale)
-    return keyed_test_gaussian(test_seed, length, words, scale)
-
-
 def noisy_release(
-    counts: IntArray, noise: npt.NDArray[np.float64], threshold: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Add noise to a level's counts and mark the candidates that are released (Step B.5-B.6).
+    counts: IntArray,
+    *,
+    source: NoiseSource,
+    scale: float,
+    threshold: float,
+    length: int,
+    words: IntArray,
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Add discrete Gaussian noise to a level's counts and mark the released candidates (Step B.5-B.6).
 
     Args:
         counts: Bounded counts of the candidates (0 for candidates no record holds).
-        noise: One noise draw per candidate.
-        threshold: ``rho_k``.
+        source: The run's noise source.
+        scale: ``sigma_k sqrt(Delta_k)``.
+        threshold: The level's released threshold.
+        length: The level ``k`` (the source's stream).
+        words: ``(n, n_words)`` packed candidates (the source's keys).
 
     Returns:
-        ``(noisy, above)``: noisy counts and ``noisy > rho_k and noisy > 0``.
+        ``(noisy, above)``: int64 noisy counts and ``noisy > threshold and noisy > 0``.
     """
-    noisy = np.asarray(counts, dtype=np.float64) + noise
-    return noisy, (noisy > threshold) & (noisy > 0.0)
+    noisy = source.gaussian_integers(counts, scale, stream=length, keys=words)
+    return noisy, (noisy > threshold) & (noisy > 0)

@@ -1,8 +1,8 @@
 """Deterministic DP-marginals parameters: presets, budget split, sigmas and thresholds (SPEC.md 3.4).
 
 Everything here is plain arithmetic on the configuration except :func:`protected_number_of_records`,
-which draws one Laplace sample from :mod:`ctdc_spark.dp._noise`. The level-wise aggregator calls
-these per length ``k``; none of them touch Spark.
+which draws one discrete Laplace sample from a :class:`~ctdc_spark.dp._noise.NoiseSource`. The
+level-wise aggregator calls these per length ``k``; none of them touch Spark.
 
 Step A of SPEC.md 3.4 (``dp/noise_parameters.rs`` in SDS):
 
@@ -39,8 +39,11 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from ctdc_spark.config import DpConfig, ThresholdType
-from ctdc_spark.dp._noise import NoiseSource, laplace
+from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource
 from ctdc_spark.errors import ConfigError, CtdcInternalError, InputDataError, StageFailedError
 
 __all__ = [
@@ -52,11 +55,12 @@ __all__ = [
     "RhoEntry",
     "ThresholdSpec",
     "compute_noise_parameters",
+    "discrete_gaussian_tail",
     "inverse_normal_cdf",
     "noise_parameters_for",
     "protected_number_of_records",
+    "released_threshold",
     "resolve_delta",
-    "round_half_away_from_zero",
     "sigma_proportions_for",
     "split_epsilon",
     "threshold_rho",
@@ -320,6 +324,14 @@ class NoiseParameters:
             raise ValueError(f"k: must be in 1..{len(self.sigmas)}, got {k!r}.")
         return self.sigmas[k - 1]
 
+    def noise_scale(self, k: int, allowed_sensitivity: int) -> float:
+        """Return ``sigma_k sqrt(Delta_k)``, the discrete Gaussian scale of level ``k``.
+
+        Raises:
+            ValueError: If ``k`` is outside 1..L.
+        """
+        return self.sigma_for(k) * math.sqrt(allowed_sensitivity)
+
     def budget_split(self) -> tuple[BudgetEntry, ...]:
         """Return the (epsilon, delta) items for the budget ledger; they sum to (epsilon, delta)."""
         entries = []
@@ -524,31 +536,17 @@ def compute_noise_parameters(
     )
 
 
-def round_half_away_from_zero(x: float) -> int:
-    """Round like Rust's ``f64::round`` (halves away from zero), not Python's banker's rounding.
+def protected_number_of_records(n: int, epsilon_n: float, source: NoiseSource = PRODUCTION_NOISE) -> int:
+    """Return ``n + L``, the published record count, with ``L`` discrete Laplace of scale ``1 / eps_N``.
 
-    Args:
-        x: A finite number.
-
-    Returns:
-        The nearest integer, halves rounded away from zero.
-    """
-    magnitude = abs(x)
-    floor = math.floor(magnitude)
-    # magnitude - floor is exact for doubles, so this avoids the floor(x + 0.5) error at 0.49999...
-    rounded = floor + 1 if magnitude - floor >= 0.5 else floor
-    return int(rounded) if x >= 0 else -int(rounded)
-
-
-def protected_number_of_records(n: int, epsilon_n: float, rng: NoiseSource | None = None) -> int:
-    """Return ``round(n + Laplace(1 / eps_N))``, the published record count.
-
+    SDS rounds ``n + Laplace(1 / eps_N)``; the discrete Laplace mechanism releases an integer
+    directly and is ``eps_N``-DP for a count (OpenDP's ``make_laplace`` on integers).
     Every call spends ``eps_N``: call it once per run and keep the result.
 
     Args:
         n: True number of records, >= 0.
         epsilon_n: ``eps_N`` from :func:`split_epsilon`, finite and > 0.
-        rng: Test-only noise source override; None uses the production source.
+        source: Where the noise comes from (OpenDP unless a test passes its own).
 
     Returns:
         The protected count, >= 1.
@@ -561,7 +559,7 @@ def protected_number_of_records(n: int, epsilon_n: float, rng: NoiseSource | Non
     eps = float(epsilon_n)
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"epsilon_n: must be a finite number > 0, got {epsilon_n!r}.")
-    protected = round_half_away_from_zero(count + laplace(1.0 / eps, source=rng))
+    protected = source.laplace_integer(count, 1.0 / eps)
     if protected <= 0:
         raise StageFailedError(
             "the noisy number of records came out <= 0: the data set is too small for the record-count "
@@ -577,7 +575,7 @@ def noise_parameters_for(
     *,
     length: int,
     n_true: int,
-    source: NoiseSource | None = None,
+    source: NoiseSource = PRODUCTION_NOISE,
     protected_n: int | None = None,
 ) -> NoiseParameters:
     """Run Step A from a config: validate, protect the record count if configured, compute.
@@ -588,7 +586,7 @@ def noise_parameters_for(
         cfg: The DP configuration.
         length: Reporting length L >= 1.
         n_true: True number of records.
-        source: Test-only noise source override.
+        source: Where the record count's noise comes from (OpenDP unless a test passes its own).
         protected_n: A noisy record count drawn earlier (a resumed run reuses it rather than
             spending budget on a new draw); drawn here when None and configured.
 
@@ -705,6 +703,71 @@ def threshold_rho(k: int, sigma_k: float, delta_k: int, delta: float, spec: Thre
         return value
     # + 0.0 turns the -0.0 of eta = 1 (Phi^-1(0.5) = 0) into 0.0.
     return scale * -inverse_normal_cdf(min(value / 2.0, 0.5)) + 0.0
+
+
+_TAIL_SPAN = 40.0
+"""The discrete Gaussian's mass beyond ``_TAIL_SPAN`` scales (``exp(-800)``) is below a double's range."""
+
+
+def discrete_gaussian_tail(scale: float) -> npt.NDArray[np.float64]:
+    """Return ``tail[m] = P(Z >= m)``, ``m = 0, 1, ...``, for ``Z`` discrete Gaussian of parameter ``scale``.
+
+    ``P(Z = z) ~ exp(-z^2 / (2 scale^2))`` on the integers (Canonne, Kamath & Steinke 2020), the
+    distribution of OpenDP's ``make_gaussian`` on integers. Summed from the far tail inwards, so
+    tiny tails keep their relative precision.
+
+    Args:
+        scale: sigma, finite and > 0.
+
+    Returns:
+        float64 array up to ``ceil(40 scale)``, where the tail is 0 in double precision.
+
+    Raises:
+        ValueError: If ``scale`` is not a finite number > 0.
+    """
+    sigma = float(scale)
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"scale: must be a finite number > 0, got {scale!r}.")
+    z = np.arange(math.ceil(_TAIL_SPAN * sigma) + 2, dtype=np.float64)
+    weights = np.exp(-(z * z) / (2.0 * sigma * sigma))
+    normaliser = 2.0 * math.fsum(weights) - weights[0]
+    tail: npt.NDArray[np.float64] = np.cumsum(weights[::-1])[::-1] / normaliser
+    return tail
+
+
+def released_threshold(k: int, sigma_k: float, delta_k: int, delta: float, spec: ThresholdSpec) -> float:
+    """Return the threshold applied to a level's discrete-Gaussian noisy counts (``noisy > threshold``).
+
+    At ``k >= 2`` it is :func:`threshold_rho`: those thresholds only steer fabrication. At ``k = 1``
+    the threshold carries the ``delta / 2`` of the privacy proof: an attribute only one record has
+    (count 1, absent from the neighbouring data set) may be published with probability at most
+    ``q = 1 - (1 - delta/2)^(1/Delta_1)`` per attribute. SDS's ``rho_1`` achieves that for
+    *continuous* Gaussian noise; the discrete Gaussian has a heavier tail at the integers (about a
+    continuity correction of half a count), so ``1 + Z > rho_1`` can exceed ``q``. The threshold
+    here is ``max(rho_1, m)`` with ``m`` the smallest integer such that ``P(Z >= m) <= q``: since
+    ``1 + Z > m`` exactly when ``Z >= m``, the bound holds exactly for the discrete noise, and the
+    released counts differ from SDS's rule by at most one count of threshold.
+
+    Args:
+        k: Combination length, 1..L.
+        sigma_k: ``sigma_k``, > 0.
+        delta_k: Allowed sensitivity ``Delta_k`` >= 1.
+        delta: The run's delta in (0, 1).
+        spec: Thresholds of lengths 2..L.
+
+    Returns:
+        The threshold.
+
+    Raises:
+        ValueError: If an argument is out of range (see :func:`threshold_rho`).
+    """
+    rho = threshold_rho(k, sigma_k, delta_k, delta, spec)
+    if k != 1:
+        return rho
+    per_attribute = -math.expm1(math.log1p(-delta / 2.0) / delta_k)
+    tail = discrete_gaussian_tail(float(sigma_k) * math.sqrt(delta_k))
+    smallest = int(np.argmax(tail <= per_attribute))  # the tail reaches 0, so some m qualifies
+    return max(rho, float(smallest))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ Two mechanisms, chosen by ``privacy.dp.percentile_mechanism``:
       ``max(a, 1 - a) <= 1``;
     * selection: ``P(v) ~ mu(v) exp(eps_Q u(v) / 2)`` with the public base measure of
       :func:`log_base_measure` (flat up to :data:`DENSE_CANDIDATES`, then decaying like
-      ``(1 + v)^-PRIOR_EXPONENT``), sampled exactly by the Gumbel-max trick. The exponential
-      mechanism is ``eps_Q``-DP for a sensitivity-1 utility and any data-independent base measure
-      (McSherry & Talwar 2007).
+      ``(1 + v)^-PRIOR_EXPONENT``), sampled by OpenDP's report-noisy-max with Gumbel noise of scale
+      ``2 / eps_Q`` on the scores ``u(v) + (2 / eps_Q) ln mu(v)`` (the Gumbel-max trick). The
+      exponential mechanism is ``eps_Q``-DP for a sensitivity-1 utility and any data-independent
+      base measure (McSherry & Talwar 2007); OpenDP states it as ``eps_Q^2 / 8``-zCDP.
 
     Why the grid and the base measure: every candidate above the data's maximum has the same
     utility, ``-(1 - a) n``, and when the percentile sits in the top value (common at length 1)
@@ -39,7 +40,10 @@ Two mechanisms, chosen by ``privacy.dp.percentile_mechanism``:
     Reproduces SDS bit for bit: ``P = floor(R8 quantile of x at Q/100)`` (statrs
     ``Data::percentile``), ``i_P`` the last index of the sorted ``x`` with ``x[i] <= P`` and
     ``v_P = x[i_P]``; candidates ``v = 0..max(x)`` get the integer score ``-q(v)`` of
-    :func:`percentile_scores`; ``Delta = argmax_v score(v) + Exp(rate = eps_Q / 2)``. It falls short
+    :func:`percentile_scores`; ``Delta = argmax_v score(v) + Exp(rate = eps_Q / 2)``, drawn by
+    OpenDP's report-noisy-max with exponential noise of scale ``2 / eps_Q`` (the same distribution
+    as SDS's; only the sampler is exact now, so the chosen values follow SDS's law, not its
+    random stream). It falls short
     of the exponential mechanism in two ways, so the ``(epsilon, delta)`` statement of a release
     made with it is nominal, not proven:
 
@@ -58,18 +62,20 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from ctdc_spark.dp._noise import NoiseSource, exponential
+from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource, SelectionNoise
 from ctdc_spark.errors import CtdcInternalError
 
 __all__ = [
     "DENSE_CANDIDATES",
     "GRID_RATIO",
+    "PERCENTILE_NOISE",
     "PRIOR_EXPONENT",
     "PercentileMechanism",
     "allowed_sensitivity",
     "dp_percentile",
     "log_base_measure",
     "percentile_candidates",
+    "percentile_noise_scale",
     "percentile_scores",
     "r8_quantile",
     "rank_percentile",
@@ -77,6 +83,12 @@ __all__ = [
 ]
 
 PercentileMechanism = Literal["rank", "sds_compatible"]
+
+PERCENTILE_NOISE: dict[PercentileMechanism, SelectionNoise] = {
+    "rank": "gumbel",
+    "sds_compatible": "exponential",
+}
+"""The report-noisy-max noise of each mechanism: Gumbel is the exponential mechanism, exponential is SDS's."""
 
 DENSE_CANDIDATES = 10
 """Every integer ``0..DENSE_CANDIDATES`` is a candidate of the rank mechanism."""
@@ -216,15 +228,15 @@ def _fill_absent(
 
 
 def dp_percentile(
-    x: npt.ArrayLike, q_percent: float, epsilon: float, *, source: NoiseSource | None = None
+    x: npt.ArrayLike, q_percent: float, epsilon: float, *, source: NoiseSource = PRODUCTION_NOISE
 ) -> int:
     """Return a DP estimate of the ``Q``-th percentile of ``x`` (report-noisy-max).
 
     Args:
         x: Per-record counts ``|W_u|`` of one level.
         q_percent: ``Q`` in (0, 100] (``privacy.dp.percentile_percentage``).
-        epsilon: ``eps_Q``; the noise is Exponential with rate ``eps_Q / 2``.
-        source: Test-only noise source override.
+        epsilon: ``eps_Q``; the noise is Exponential with rate ``eps_Q / 2`` (scale ``2 / eps_Q``).
+        source: Where the noise comes from (OpenDP unless a test passes its own).
 
     Returns:
         The selected candidate ``Delta`` in ``0..max(x)``; 0 for empty ``x``.
@@ -232,22 +244,25 @@ def dp_percentile(
     Raises:
         ValueError: If an argument is out of range.
     """
-    eps = _check_epsilon(epsilon)
+    scale = percentile_noise_scale(epsilon)
     scores = percentile_scores(x, q_percent)
     if scores.size == 0:
         return 0
-    noisy = scores + exponential(eps / 2.0, int(scores.size), source=source)
-    # np.argmax returns the first maximum: a later candidate must be strictly greater to win.
-    return int(np.argmax(noisy))
+    return source.noisy_max(scores, scale, noise=PERCENTILE_NOISE["sds_compatible"])
 
 
-def _check_epsilon(epsilon: float) -> float:
+def percentile_noise_scale(epsilon: float) -> float:
+    """Return the report-noisy-max noise scale ``2 / eps_Q`` of both mechanisms (scores of sensitivity 1).
+
+    Raises:
+        ValueError: If ``epsilon`` is not a finite number > 0.
+    """
     eps = float(epsilon)
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(
             f"epsilon: must be a finite number > 0 (the percentile epsilon eps_Q), got {epsilon!r}."
         )
-    return eps
+    return 2.0 / eps
 
 
 def _as_histogram(histogram: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -343,14 +358,14 @@ def rank_percentile(
     epsilon: float,
     upper_bound: int,
     *,
-    source: NoiseSource | None = None,
+    source: NoiseSource = PRODUCTION_NOISE,
 ) -> int:
     """Return an ``epsilon``-DP estimate of the ``Q``-th percentile (exponential mechanism).
 
     Samples ``P(v) ~ mu(v) exp(epsilon u(v) / 2)`` over the public candidates as
-    ``argmax_v epsilon u(v) / 2 + ln mu(v) + G_v`` with ``G_v`` standard Gumbel (``-ln E`` for
-    ``E ~ Exp(1)`` from the CSPRNG) and ``mu`` the base measure of :func:`log_base_measure`; see
-    the module docstring.
+    ``argmax_v u(v) + (2 / epsilon) ln mu(v) + G_v`` with ``G_v`` Gumbel of scale ``2 / epsilon``
+    (report-noisy-max) and ``mu`` the base measure of :func:`log_base_measure`; see the module
+    docstring.
 
     Args:
         histogram: ``histogram[v]`` = number of records with value ``v``; no record may exceed
@@ -358,7 +373,7 @@ def rank_percentile(
         q_percent: ``Q`` in (0, 100].
         epsilon: ``eps_Q``.
         upper_bound: Public upper bound of the values (see :func:`percentile_candidates`).
-        source: Test-only noise source override.
+        source: Where the noise comes from (OpenDP unless a test passes its own).
 
     Returns:
         The selected candidate.
@@ -367,14 +382,13 @@ def rank_percentile(
         ValueError: If an argument is out of range.
         CtdcInternalError: If a record exceeds ``upper_bound`` (the bound is wrong: a bug).
     """
-    eps = _check_epsilon(epsilon)
+    scale = percentile_noise_scale(epsilon)
     counts = _as_histogram(histogram)
     if counts[upper_bound + 1 :].any():
         raise CtdcInternalError("a record has more valid tuples than the public upper bound; this is a bug.")
     candidates = percentile_candidates(upper_bound)
-    log_weights = eps / 2.0 * rank_utilities(counts, q_percent, candidates) + log_base_measure(candidates)
-    gumbel = -np.log(exponential(1.0, int(candidates.size), source=source))
-    return int(candidates[np.argmax(log_weights + gumbel)])
+    scores = rank_utilities(counts, q_percent, candidates) + scale * log_base_measure(candidates)
+    return int(candidates[source.noisy_max(scores, scale, noise=PERCENTILE_NOISE["rank"])])
 
 
 def allowed_sensitivity(
@@ -384,7 +398,7 @@ def allowed_sensitivity(
     q_percent: float,
     epsilon: float,
     upper_bound: int,
-    source: NoiseSource | None = None,
+    source: NoiseSource = PRODUCTION_NOISE,
 ) -> int:
     """Return ``Delta_k`` for one level with the configured percentile mechanism.
 
@@ -395,7 +409,7 @@ def allowed_sensitivity(
         q_percent: ``Q`` in (0, 100].
         epsilon: ``eps_Q``.
         upper_bound: Public upper bound of ``|W_u|`` (used by ``rank`` only).
-        source: Test-only noise source override.
+        source: Where the noise comes from (OpenDP unless a test passes its own).
 
     Returns:
         The allowed sensitivity, >= 0.
