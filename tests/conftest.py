@@ -15,8 +15,7 @@ from pyspark.sql import SparkSession
 
 from ctdc_spark._random import mix64, stage_key
 from ctdc_spark.config import JobConfig, SparkConfig, load_config
-from ctdc_spark.dp import NoiseSource, discrete_gaussian_tail
-from ctdc_spark.dp._noise import SelectionNoise
+from ctdc_spark.dp import NoiseSource, SelectionNoise, discrete_gaussian_tail
 from ctdc_spark.pipeline import RunSummary, run_pipeline
 from ctdc_spark.session import build_session
 

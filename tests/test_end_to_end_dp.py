@@ -55,6 +55,13 @@ def test_release_states_the_dp_guarantee(dp_release: Path) -> None:
     assert lines[0] == "selections\tprotected_count"
     assert int(lines[1].split("\t")[1]) == privacy["protected_number_of_records"]
     assert metadata["parameters"]["reportable_record_count"] == privacy["protected_number_of_records"]
+    # The accounting as OpenDP states it, within the configured budget; counts are integers.
+    accounting = privacy["accounting"]
+    assert accounting["library"].startswith("OpenDP ") and accounting["proven"] is True
+    assert 0 < accounting["epsilon"] <= privacy["epsilon"] and accounting["delta"] == privacy["delta"]
+    assert {m["mechanism"] for m in accounting["measurements"] if m["component"] == "counts"} == {
+        "discrete Gaussian"
+    }
 
 
 def test_public_statements_and_explorer_speak_of_dp(dp_release: Path) -> None:

@@ -13,7 +13,7 @@ The Spark level-wise aggregator (:mod:`ctdc_spark.aggregate._dp`) calls these pe
 from __future__ import annotations
 
 from ctdc_spark.dp._accounting import MeasurementLoss, PrivacyAccounting, privacy_accounting
-from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource, OpenDPNoiseSource
+from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource, OpenDPNoiseSource, SelectionNoise
 from ctdc_spark.dp._opendp import OPENDP_VERSION
 from ctdc_spark.dp._params import (
     BudgetEntry,
@@ -51,6 +51,7 @@ __all__ = [
     "PercentileMechanism",
     "PrivacyAccounting",
     "RhoEntry",
+    "SelectionNoise",
     "ThresholdSpec",
     "allowed_sensitivity",
     "compute_noise_parameters",
