@@ -151,13 +151,18 @@ def _print_translations(wording: Wording) -> None:
 
 
 def _run(args: argparse.Namespace, cfg: JobConfig) -> int:
-    from ctdc_spark.pipeline import STAGES, run_pipeline
+    from ctdc_spark.pipeline import STAGES, plan_stages, run_pipeline
+    from ctdc_spark.prepare._layout import inspect_input
     from ctdc_spark.session import build_session
 
     if args.command == "run":
         stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else list(STAGES)
     else:
         stages = [args.command]
+    # Fail on a bad stage name, a missing input or a header that does not fit the config before
+    # Spark starts (seconds of JVM start-up, and dozens of lines of output, for nothing).
+    plan_stages(stages)
+    inspect_input(cfg.input)
     clock = time.monotonic()
     # spark-submit starts the Python driver with a gateway already running and passes its port.
     spark = build_session(cfg.spark, under_spark_submit="PYSPARK_GATEWAY_PORT" in os.environ)

@@ -13,12 +13,14 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import hashlib
 import itertools
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -66,6 +68,62 @@ class InputConfig:
         if self.format == "tsv" and self.delimiter == ",":
             return "\t"
         return self.delimiter
+
+    @property
+    def java_charset(self) -> str:
+        """``encoding`` as the Java charset Spark's readers take (``latin-1`` -> ``ISO-8859-1``).
+
+        Raises:
+            ConfigError: for an encoding without a Java equivalent (checked at load time).
+        """
+        return java_charset(self.encoding)
+
+
+#: Charsets Spark 4's text readers accept as they are; others need ``spark.sql.legacy.javaCharsets``.
+SPARK_CHARSETS = frozenset({"US-ASCII", "ISO-8859-1", "UTF-8", "UTF-16BE", "UTF-16LE", "UTF-16", "UTF-32"})
+_JAVA_CHARSET_OF = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",  # the reader skips the header line, and the header check drops the BOM
+    "ascii": "US-ASCII",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16LE",
+    "utf-16-be": "UTF-16BE",
+    "utf-32": "UTF-32",
+    "mac-roman": "x-MacRoman",
+    "koi8-r": "KOI8-R",
+    "shift_jis": "Shift_JIS",
+    "euc_jp": "EUC-JP",
+    "gbk": "GBK",
+    "big5": "Big5",
+}
+_ISO_8859 = re.compile(r"^iso8859-(\d+)$")
+_WINDOWS_CODE_PAGE = re.compile(r"^cp(125\d)$")
+
+
+def java_charset(encoding: str) -> str:
+    """The Java charset of a Python codec name or alias, as users write it.
+
+    Example:
+        >>> [java_charset(e) for e in ("latin-1", "latin1", "cp1252", "utf-8-sig", "UTF8")]
+        ['ISO-8859-1', 'ISO-8859-1', 'windows-1252', 'UTF-8', 'UTF-8']
+
+    Raises:
+        ConfigError: naming the key and encodings that work.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        name = ""
+    if iso := _ISO_8859.match(name):
+        return f"ISO-8859-{iso.group(1)}"
+    if windows := _WINDOWS_CODE_PAGE.match(name):
+        return f"windows-{windows.group(1)}"
+    if name in _JAVA_CHARSET_OF:
+        return _JAVA_CHARSET_OF[name]
+    raise ConfigError(
+        f"input.encoding: {encoding!r} is not an encoding the Spark reader supports; use e.g. utf-8, "
+        "utf-8-sig, latin-1 (ISO-8859-1), cp1252 (Windows Western European) or cp1256 (Windows Arabic)."
+    )
 
 
 @dataclass(frozen=True)
@@ -477,12 +535,7 @@ def validate_config(cfg: JobConfig) -> None:
         )
     if inp.subject_id is not None:
         _check(bool(inp.subject_id.strip()), "input.subject_id: must be a column name or null.")
-    try:
-        "x".encode(inp.encoding)
-    except LookupError:
-        raise ConfigError(
-            f"input.encoding: {inp.encoding!r} is not a known encoding; use e.g. utf-8."
-        ) from None
+    java_charset(inp.encoding)
 
     priv = cfg.privacy
     _check(priv.resolution >= 1, "privacy.resolution: k must be >= 1 (e.g. 10).")

@@ -241,8 +241,12 @@ class RunSummary:
     staging_dir: str | None
 
 
-def _with_prerequisites(stages: Sequence[str]) -> list[str]:
-    """Requested stages plus every earlier stage (run only if not already done for this run)."""
+def plan_stages(stages: Sequence[str]) -> list[str]:
+    """Requested stages plus every earlier stage (run only if not already done for this run).
+
+    Raises:
+        ConfigError: for an unknown stage name, naming the valid ones.
+    """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(
@@ -304,7 +308,7 @@ def run_pipeline(
     config_hash = cfg.config_hash()
     fingerprint = input_fingerprint(spark, cfg)
     run_id = validate_run_id(run_id) if run_id else derive_run_id(fingerprint, config_hash)
-    plan = _with_prerequisites(stages)
+    plan = plan_stages(stages)
     registry = _stage_functions()
     plan = [s for s in plan if s in registry]
     with run_lock(cfg.output.root, run_id):

@@ -92,3 +92,25 @@ def test_bad_run_id_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(Exception, match="--run-id"):
         validate_run_id("../etc")
     assert validate_run_id("20260803T000000Z") == "20260803T000000Z"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--stages", "prepare,agregate"],
+        ["run", "--set", "input.path=/nowhere/missing.csv"],
+        ["run", "--set", "input.use_columns=[no_such_column]"],
+    ],
+    ids=["misspelt stage", "missing input", "unknown column"],
+)
+def test_config_and_input_errors_fail_before_spark_starts(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ctdc_spark.session
+
+    def no_spark(*_: object, **__: object) -> None:
+        raise AssertionError("Spark was started before the error was found")
+
+    monkeypatch.setattr(ctdc_spark.session, "build_session", no_spark)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")

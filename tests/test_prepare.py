@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 from pathlib import Path
 
 import pytest
@@ -9,8 +11,10 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark.config import load_config
 from ctdc_spark.errors import InputDataError
 from ctdc_spark.io import delta as delta_io
+from ctdc_spark.prepare._layout import list_input_files
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, RECORDS
 from tests.conftest import SHARED_DATA, job_config, run_stages
 
@@ -90,6 +94,44 @@ def test_tabs_and_line_breaks_become_spaces_in_headers_and_values(
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_compressed_and_windows_encoded_inputs_prepare_like_plain_utf8(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    text = "country,note\nCôte d'Ivoire,5 €\nNepal,é\nNepal,\n"
+    rows = [["country:Côte d'Ivoire", "note:5 €"], ["country:Nepal", "note:é"], ["country:Nepal"]]
+    # One folder of a plain, a gzip and a bzip2 file (read in name order), then one file per encoding.
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder/a.csv").write_bytes(text.encode())
+    (tmp_path / "folder/b.csv.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "folder/c.csv.bz2").write_bytes(bz2.compress(text.encode()))
+    (tmp_path / "windows.csv").write_bytes(text.encode("cp1252"))
+    (tmp_path / "bom.csv").write_bytes("\ufeff".encode() + text.encode())
+    cases = [("folder", [], rows * 3), ("windows.csv", ["input.encoding=cp1252"], rows)]
+    cases.append(("bom.csv", ["input.encoding=utf-8-sig"], rows))
+    for name, overrides, expected in cases:
+        out = tmp_path / f"out_{name}"
+        run_stages(spark, job_config(tmp_path / name, out, *overrides), ["prepare"])
+        assert_df_equality(
+            records_as_strings(spark, out).drop("record_id"),
+            expected_records(spark, expected).drop("record_id"),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
+
+
+def test_a_compression_spark_cannot_read_is_refused_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "cases.csv.zst").write_bytes(b"(\xb5/\xfd")
+    with pytest.raises(InputDataError, match=r"zstd-compressed.*recompress it with gzip"):
+        list_input_files(load_config(None, overrides=[f"input.path={tmp_path / 'cases.csv.zst'}"]).input)
+
+
+def test_a_folder_input_takes_compressed_text_files_too(tmp_path: Path) -> None:
+    for name in ("a.csv", "b.csv.gz", "c.tsv.bz2", "notes.md", "d.gz"):
+        (tmp_path / name).write_bytes(b"")
+    files = list_input_files(load_config(None, overrides=[f"input.path={tmp_path}"]).input)
+    assert [Path(f).name for f in files] == ["a.csv", "b.csv.gz", "c.tsv.bz2"]
 
 
 def test_use_columns_sensitive_zeros_and_record_limit(

@@ -31,7 +31,7 @@ from ctdc_spark.prepare._attributes import (
     subject_key,
 )
 from ctdc_spark.prepare._layout import InputLayout, inspect_input, list_input_files, resolve_layout
-from ctdc_spark.prepare._read import read_raw
+from ctdc_spark.prepare._read import allow_charset, read_raw
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, RECORDS, REJECTED, TableSpec
 from ctdc_spark.stage import RunContext, StageResult
 
@@ -56,7 +56,8 @@ def _remote_layout(spark: SparkSession, cfg: InputConfig) -> InputLayout:
     if cfg.format in ("parquet", "delta"):
         header = spark.read.format(cfg.format).load(cfg.path).columns
     else:
-        first = spark.read.option("encoding", cfg.encoding).text(cfg.path).head(1)
+        allow_charset(spark, cfg)
+        first = spark.read.option("encoding", cfg.java_charset).text(cfg.path).head(1)
         if not first:
             raise InputDataError(f"input.path {cfg.path} is empty; it needs a header row and data rows.")
         header = next(csv.reader([first[0][0]], delimiter=cfg.field_delimiter))

@@ -7,12 +7,14 @@ config names. Messages name files, columns and row numbers, never cell values.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import difflib
+import gzip
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +30,13 @@ _EDGE_WHITESPACE = re.compile(r"^\s+|\s+$")
 # combination, one tab before its count) and every line-based reader of the CSVs.
 LINE_BREAKS = re.compile(r"[\t\r\n]+")
 _TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
+# Compressed text that both the header check here and Spark's reader (Hadoop codecs) open as is.
+_DECOMPRESS: dict[str, Callable[[Path], io.BufferedIOBase]] = {
+    ".gz": lambda p: gzip.GzipFile(p, "rb"),
+    ".bz2": lambda p: bz2.BZ2File(p, "rb"),
+}
+# Compression Spark's CSV reader cannot open without native Hadoop libraries.
+_UNSUPPORTED_COMPRESSION = {".zst": "zstd", ".zstd": "zstd", ".xz": "xz", ".lz4": "lz4", ".zip": "zip"}
 
 ColumnRole = Literal["single", "multi", "binned"]
 
@@ -95,19 +104,47 @@ def list_input_files(cfg: InputConfig) -> tuple[str, ...]:
             raise InputDataError(f"input.path {cfg.path} is not a Delta table (no _delta_log folder).")
         return (str(path),)
     if path.is_file():
+        _check_compression(path)
         return (str(path),)
-    suffixes = {".parquet"} if cfg.format == "parquet" else _TEXT_SUFFIXES
-    files = sorted(
-        str(p)
-        for p in path.rglob("*")
-        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith((".", "_"))
-    )
+    if cfg.format == "parquet":
+        files = sorted(str(p) for p in path.rglob("*") if _visible(p) and p.suffix.lower() == ".parquet")
+        suffixes = {".parquet"}
+    else:
+        files = sorted(str(p) for p in path.rglob("*") if _visible(p) and _is_text_file(p))
+        suffixes = _TEXT_SUFFIXES | {f"{t}{c}" for t in _TEXT_SUFFIXES for c in _DECOMPRESS}
     if not files:
         raise InputDataError(
             f"input.path {cfg.path} is a folder without {'/'.join(sorted(suffixes))} files; "
             "point it at a file or a folder of input files."
         )
     return tuple(files)
+
+
+def _visible(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith((".", "_"))
+
+
+def _is_text_file(path: Path) -> bool:
+    """``x.csv``, or ``x.csv.gz`` / ``x.csv.bz2``: a text file, maybe compressed."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in _DECOMPRESS:
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in _TEXT_SUFFIXES
+
+
+def _check_compression(path: Path) -> None:
+    kind = _UNSUPPORTED_COMPRESSION.get(path.suffix.lower())
+    if kind is not None:
+        raise InputDataError(
+            f"input file {path.name} is {kind}-compressed, which the Spark reader cannot open; "
+            f"decompress it, or recompress it with gzip (.gz) or bzip2 (.bz2), which are read directly."
+        )
+
+
+def _open_text_bytes(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when its name ends in .gz or .bz2."""
+    opener = _DECOMPRESS.get(path.suffix.lower())
+    return opener(path) if opener else path.open("rb")
 
 
 _MAX_HEADER_LINES = 64
@@ -123,7 +160,7 @@ def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | 
         return None
     path = local_path(file)
     try:
-        with path.open("rb") as handle:
+        with _open_text_bytes(path) as handle:
             raw = b""
             for _ in range(_MAX_HEADER_LINES):
                 line = handle.readline()
@@ -142,12 +179,18 @@ def read_csv_header(file: str, *, delimiter: str, encoding: str) -> list[str] | 
     except UnicodeDecodeError:
         raise InputDataError(
             f"the header of input file {path.name} is not valid {encoding}; "
-            "save the file as UTF-8 or set input.encoding (e.g. latin-1)."
+            "save the file as UTF-8 or set input.encoding (e.g. latin-1 or cp1252)."
         ) from None
     except PermissionError:
         raise InputDataError(f"input file {path.name} cannot be read (permission denied).") from None
     except IsADirectoryError:
         raise InputDataError(f"input.path {file} is a folder; set input.format or point at a file.") from None
+    except (OSError, EOFError) as exc:
+        # gzip/bz2 raise these for a truncated or mislabelled archive.
+        raise InputDataError(
+            f"input file {path.name} cannot be decompressed ({type(exc).__name__}); check that it is a "
+            "complete gzip or bzip2 file, or remove the .gz/.bz2 ending if it is plain text."
+        ) from None
     if not raw:
         raise InputDataError(f"input file {path.name} is empty; it needs a header row and data rows.")
     if row is None or not any(cell.strip() for cell in row):

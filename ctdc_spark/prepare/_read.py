@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark.config import InputConfig
+from ctdc_spark.config import SPARK_CHARSETS, InputConfig
 from ctdc_spark.prepare._layout import InputLayout
 
 CORRUPT = "_corrupt_record"
@@ -38,6 +38,7 @@ def read_raw(spark: SparkSession, cfg: InputConfig, layout: InputLayout) -> Data
     """
     n = layout.n_fields
     if cfg.format in ("csv", "tsv"):
+        allow_charset(spark, cfg)
         schema = T.StructType(
             [T.StructField(field_name(i), T.StringType()) for i in range(n)]
             + [T.StructField(CORRUPT, T.StringType())]
@@ -47,7 +48,7 @@ def read_raw(spark: SparkSession, cfg: InputConfig, layout: InputLayout) -> Data
             .option("header", "true")
             .option("enforceSchema", "true")  # our positional names; headers are checked on the driver
             .option("sep", cfg.field_delimiter)
-            .option("encoding", cfg.encoding)
+            .option("encoding", cfg.java_charset)
             .option("multiLine", "true")
             .option("mode", "PERMISSIVE")
             .option("columnNameOfCorruptRecord", CORRUPT)
@@ -73,6 +74,16 @@ def read_raw(spark: SparkSession, cfg: InputConfig, layout: InputLayout) -> Data
         F.monotonically_increasing_id().alias("_mono"),
     )
     return _number_rows(df, n)
+
+
+def allow_charset(spark: SparkSession, cfg: InputConfig) -> None:
+    """Let Spark read ``input.encoding``: Spark 4 accepts only a few charsets unless told otherwise.
+
+    The legacy switch makes the reader accept every Java charset (windows-1252, windows-1256, ...),
+    which is what a partner's spreadsheet export often uses.
+    """
+    if cfg.java_charset not in SPARK_CHARSETS:
+        spark.conf.set("spark.sql.legacy.javaCharsets", "true")
 
 
 def _number_rows(df: DataFrame, n: int) -> DataFrame:
