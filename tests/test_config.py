@@ -155,3 +155,27 @@ def test_a_plain_explorer_text_is_the_default_language_s(tmp_path: Path) -> None
 def test_ordinal_columns_list_each_value_once() -> None:
     with pytest.raises(ConfigError, match=r"explorer\.ordinal_columns\.age: lists a value twice"):
         load_config(None, overrides=["input.path=a.csv", "explorer.ordinal_columns={age: [a, b, a]}"])
+
+
+@pytest.mark.parametrize(
+    ("written", "java"),
+    [
+        ("latin-1", "ISO-8859-1"),
+        ("latin1", "ISO-8859-1"),
+        ("ISO-8859-1", "ISO-8859-1"),
+        ("cp1252", "windows-1252"),
+        ("windows-1252", "windows-1252"),
+        ("cp1256", "windows-1256"),
+        ("utf-8-sig", "UTF-8"),
+        ("UTF8", "UTF-8"),
+    ],
+)
+def test_encodings_are_accepted_as_users_write_them(written: str, java: str) -> None:
+    cfg = load_config(None, overrides=["input.path=a.csv", f"input.encoding={written}"])
+    assert cfg.input.java_charset == java
+
+
+@pytest.mark.parametrize("written", ["klingon", "rot13", "idna"])
+def test_an_encoding_spark_cannot_read_is_refused_at_load_time(written: str) -> None:
+    with pytest.raises(ConfigError, match=r"input\.encoding: .* use e\.g\. utf-8, utf-8-sig, latin-1"):
+        load_config(None, overrides=["input.path=a.csv", f"input.encoding={written}"])
