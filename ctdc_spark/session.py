@@ -2,7 +2,9 @@
 
 Local runs (plain ``python``/console script) get Delta's JVM artifacts through Spark's standard
 package mechanism: :func:`delta.configure_spark_with_delta_pip` sets ``spark.jars.packages`` and
-Spark's Ivy resolves them from the local Maven repository or Maven Central on first use. Under
+Spark's Ivy resolves them from the local Maven repository or Maven Central on first use; the
+resolved jar files are remembered (:func:`cached_delta_jars`) and later sessions load them
+directly, without Ivy. Under
 ``spark-submit`` the submitter owns the master and the packages (``--master``, ``--packages``), and
 settings given there win because the builder ends in ``getOrCreate()``.
 """
@@ -12,8 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from importlib import resources
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -75,6 +80,9 @@ def build_session(cfg: SparkConfig, *, under_spark_submit: bool) -> SparkSession
     conf: dict[str, str] = {**SAFE_DEFAULT_CONF, **DELTA_CONF}
     if not under_spark_submit:
         conf.update(LOCAL_DEFAULT_CONF)
+        # The pipeline reads and writes Delta tables by path, never through the catalog; without
+        # this, Spark leaves an empty spark-warehouse/ folder wherever the command was run.
+        conf["spark.sql.warehouse.dir"] = str(Path(tempfile.gettempdir()) / "ctdc-spark-warehouse")
         log4j = resources.files("ctdc_spark").joinpath("resources/log4j2.properties")
         conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j}"
         # Local Python workers must run this interpreter (the one with ctdc_spark installed);
@@ -86,16 +94,59 @@ def build_session(cfg: SparkConfig, *, under_spark_submit: bool) -> SparkSession
     conf.update({k: str(v) for k, v in cfg.conf.items()})
     for key, value in conf.items():
         builder = builder.config(key, value)
-    if not under_spark_submit:
+    resolve_delta = not under_spark_submit and not {"spark.jars", "spark.jars.packages"} & set(cfg.conf)
+    cached_jars = cached_delta_jars() if resolve_delta else None
+    if cached_jars:
+        builder = builder.config("spark.jars", cached_jars)
+    elif resolve_delta:
         from delta import configure_spark_with_delta_pip
 
         builder = configure_spark_with_delta_pip(builder)
     _silence_value_quoting_loggers()
     spark = builder.getOrCreate()
     _check_delta_available(spark)
+    if resolve_delta and not cached_jars:
+        _remember_delta_jars(spark)
     spark.sparkContext.setLogLevel("ERROR")
     log.info("spark session ready (master %s, Spark %s)", spark.sparkContext.master, spark.version)
     return spark
+
+
+def delta_jars_cache() -> Path:
+    """Where the resolved Delta jar list is kept (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ctdc-spark" / f"{DELTA_PACKAGE.replace(':', '_')}.jars"
+
+
+def cached_delta_jars() -> str | None:
+    """The local Delta jars an earlier session resolved, if every one of them is still there.
+
+    Resolving ``spark.jars.packages`` runs Ivy at every JVM start: seconds of dependency
+    resolution and about 85 lines on stderr per run, for the same 33 jars each time. Later
+    sessions pass the files as ``spark.jars`` instead, which needs no resolution and no network.
+    """
+    try:
+        jars = delta_jars_cache().read_text(encoding="utf-8").split(",")
+    except OSError:
+        return None
+    paths = [Path(urllib.parse.urlparse(j).path) for j in jars if j]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    return ",".join(jars)
+
+
+def _remember_delta_jars(spark: SparkSession) -> None:
+    jars = spark.sparkContext.getConf().get("spark.jars", "")
+    if "delta-spark" not in jars:
+        return
+    path = delta_jars_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(jars, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        log.info("cannot write %s; Delta's jars will be resolved again next time", path)
 
 
 def _silence_value_quoting_loggers() -> None:

@@ -239,6 +239,7 @@ def retried_run(work: Work) -> Run:
     run = Run("local[2,2] with failed first attempts (CLI)", root, [done])
     _print_times(run)
     assert done.returncode == 0, done.tail()
+    assert not (work.base / "spark-warehouse").exists(), "the CLI left Spark's catalog folder behind"
     return run
 
 
