@@ -47,7 +47,8 @@ function isolateLatinRuns(template) {
   if (out === undefined) {
     const names = [];
     const masked = template.replace(/\{\w+\}/g, (m) => { names.push(m); return String.fromCharCode(0xE000 + names.length - 1); });
-    out = masked.replace(LATIN_RUN, (m) => LRI + m + PDI)
+    // No-break spaces inside the fragment: an isolate broken across lines is reordered line by line ("k 5 =").
+    out = masked.replace(LATIN_RUN, (m) => LRI + m.replace(/ /g, '\u00a0') + PDI)
       .replace(/[\uE000-\uE0FF]/g, (ch) => names[ch.charCodeAt(0) - 0xE000]);
     rtlTemplates.set(template, out);
   }

@@ -27,7 +27,7 @@ from explorer_fixture import (
 
 pytestmark = pytest.mark.browser
 
-LRI, RLI, PDI, WJ = "\u2066", "\u2067", "\u2069", "\u2060"
+LRI, RLI, PDI, WJ, NBSP = "\u2066", "\u2067", "\u2069", "\u2060", "\u00a0"
 ISOLATES = re.compile("[\u2066-\u2069]")
 CONTROL_VISUAL = f"group:{CONTROL_GROUP}"
 
@@ -207,7 +207,7 @@ def test_arabic_numbers_ranges_and_latin_text_are_isolated_and_read_in_order(
     # Latin fragments of Arabic sentences ("k = 5") are isolated, so the parentheses stay in place.
     page.go("view=home&lang=ar")
     mode = page.page.text_content('[data-fact="privacy-mode"]')
-    assert f"({LRI}k = {LRI}{nf(5)}{PDI}{PDI})" in mode
+    assert f"({LRI}k{NBSP}={NBSP}{LRI}{nf(5)}{PDI}{PDI})" in mode
     page.assert_clean()
 
 
