@@ -20,17 +20,31 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 from ctdc_spark import __version__
 from ctdc_spark.config import JobConfig, load_config
-from ctdc_spark.errors import CtdcError
+from ctdc_spark.errors import CtdcError, error_class_of, safe_traceback
 from ctdc_spark.wording import Wording, config_wording
 
 log = logging.getLogger("ctdc_spark")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EMBEDDED_DEFAULT = PROJECT_ROOT / "conf" / "local.yaml"
+
+
+def embedded_default() -> Path:
+    """The embedded default config: the checkout's ``conf/local.yaml``, or the copy in the wheel.
+
+    The wheel ships ``conf/`` and the sample as ``ctdc_spark/_defaults/`` (pyproject.toml), laid
+    out like the checkout, so the config's relative sample path holds in both.
+    """
+    checkout = PROJECT_ROOT / "conf" / "local.yaml"
+    if checkout.is_file():
+        return checkout
+    return Path(str(resources.files("ctdc_spark").joinpath("_defaults", "conf", "local.yaml")))
+
+
 _ENV_PREFIX = "CTDC__"
 STAGE_COMMANDS = ("prepare", "aggregate", "synthesize", "evaluate", "publish")
 
@@ -106,11 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> JobConfig:
     env = _env_overrides(dict(os.environ))
-    if args.config:
-        return load_config(args.config, overrides=args.overrides, env_overrides=env)
-    # The embedded default runs on the shipped sample; its relative paths are the project's.
-    os.chdir(PROJECT_ROOT)
-    return load_config(EMBEDDED_DEFAULT, overrides=args.overrides, env_overrides=env)
+    return load_config(args.config or embedded_default(), overrides=args.overrides, env_overrides=env)
 
 
 def _validate(cfg: JobConfig) -> int:
@@ -192,7 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = _parser().parse_args(["run"])
     _configure_logging()
-    from ctdc_spark.pipeline import error_class_of, safe_traceback
 
     try:
         cfg = _load(args)

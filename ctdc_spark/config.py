@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import types
 import typing
@@ -27,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
+from urllib.parse import urlparse
 
 import yaml
 
@@ -478,6 +480,21 @@ def load_config(
     overrides: Sequence[str] = (),
     env_overrides: Mapping[str, str] | None = None,
 ) -> JobConfig:
+def _input_path_relative_to(data: dict[str, Any], folder: Path) -> None:
+    """A relative local ``input.path`` written in a config file means a file beside that config.
+
+    So a config works from any working directory (and the embedded default from inside the
+    installed package). Paths given with ``--set`` or the environment stay relative to the working
+    directory, like any path typed at a shell; ``output.root`` always is (results go where you run).
+    """
+    section = data.get("input")
+    if not isinstance(section, dict) or not isinstance(section.get("path"), str):
+        return
+    raw = section["path"]
+    if raw.strip() and urlparse(raw).scheme == "" and not Path(raw).is_absolute():
+        section["path"] = os.path.normpath(folder / raw)
+
+
     """Load, merge and validate a configuration.
 
     Args:
@@ -487,7 +504,9 @@ def load_config(
         env_overrides: ``{"section.key": "value"}`` collected by the CLI from ``CTDC__SECTION__KEY``.
 
     Returns:
-        The frozen, validated config. Relative paths stay relative to the working directory.
+        The frozen, validated config. A relative ``input.path`` written in a file is resolved
+        against that file's folder; other relative paths stay relative to the working directory.
+    _input_path_relative_to(data, resolved.parent)
 
     Raises:
         ConfigError: with the offending key and how to fix it.

@@ -5,6 +5,10 @@ Messages must never contain a raw cell value: they name columns, row numbers, fi
 
 from __future__ import annotations
 
+import contextlib
+import traceback
+from pathlib import Path
+
 
 class CtdcError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -48,3 +52,21 @@ class CtdcInternalError(CtdcError):
     """An invariant of the library itself was violated: a bug (exit 1)."""
 
     exit_code = 1
+
+
+def error_class_of(exc: BaseException) -> str:
+    """A value-free label for an exception: its type and, for Spark errors, the error class."""
+    label = type(exc).__name__
+    getter = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
+    if callable(getter):
+        with contextlib.suppress(Exception):
+            condition = getter()
+            if condition:
+                label = f"{label}:{condition}"
+    return label
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The exception's frames (file, line, function) without any message text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames[-8:]))

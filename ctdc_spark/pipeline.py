@@ -21,7 +21,6 @@ import os
 import re
 import socket
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark import __version__
 from ctdc_spark.config import JobConfig
-from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError
+from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError, error_class_of
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import assemble_bundle, switch_latest
 from ctdc_spark.io.paths import is_local_path, local_path
@@ -56,7 +55,7 @@ def _stage_functions() -> dict[str, StageFunction]:
     # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
     from ctdc_spark.aggregate import run_aggregate
     from ctdc_spark.evaluate import run_evaluate
-    from ctdc_spark.prepare import run_prepare
+    from ctdc_spark.prepare.stage import run_prepare
     from ctdc_spark.publish import run_publish
     from ctdc_spark.synthesize import run_synthesize
 
@@ -254,24 +253,6 @@ def plan_stages(stages: Sequence[str]) -> list[str]:
         )
     last = max(STAGES.index(s) for s in stages)
     return list(STAGES[: last + 1])
-
-
-def error_class_of(exc: BaseException) -> str:
-    """A value-free label for an exception: its type and, for Spark errors, the error class."""
-    label = type(exc).__name__
-    getter = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
-    if callable(getter):
-        with contextlib.suppress(Exception):
-            condition = getter()
-            if condition:
-                label = f"{label}:{condition}"
-    return label
-
-
-def safe_traceback(exc: BaseException) -> str:
-    """The exception's frames (file, line, function) without any message text."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return " <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames[-8:]))
 
 
 def _absolute_output_root(cfg: JobConfig) -> JobConfig:

@@ -31,7 +31,7 @@ def test_precedence_file_then_env_then_set(tmp_path: Path) -> None:
     cfg = load_config(path, env_overrides=env, overrides=["privacy.reporting_length=5"])
     assert cfg.privacy.resolution == 6  # env beats file
     assert cfg.privacy.reporting_length == 5  # --set beats env
-    assert cfg.input.path == "a.csv"
+    assert cfg.input.path == str(tmp_path / "a.csv")  # relative to the config file
 
 
 def test_tsv_defaults_to_tab() -> None:
@@ -128,7 +128,8 @@ def test_a_config_extends_another_relative_to_itself(tmp_path: Path) -> None:
     )
     cfg = load_config(tmp_path / "run.yaml", overrides=["privacy.resolution=7"])
     assert (cfg.privacy.resolution, cfg.privacy.reporting_length) == (7, 2)
-    assert cfg.input.path == "a.csv" and cfg.input.unknown_values == ("",)  # lists replace
+    assert cfg.input.path == str(tmp_path / "base/a.csv")  # relative to the file that wrote it
+    assert cfg.input.unknown_values == ("",)  # lists replace
     assert dict(cfg.explorer.column_labels["fr"]) == {"g": "Genre"}  # mappings merge
     assert dict(cfg.explorer.column_labels["de"]) == {"g": "Geschlecht"}
 
@@ -179,3 +180,21 @@ def test_encodings_are_accepted_as_users_write_them(written: str, java: str) -> 
 def test_an_encoding_spark_cannot_read_is_refused_at_load_time(written: str) -> None:
     with pytest.raises(ConfigError, match=r"input\.encoding: .* use e\.g\. utf-8, utf-8-sig, latin-1"):
         load_config(None, overrides=["input.path=a.csv", f"input.encoding={written}"])
+
+
+def test_a_relative_input_path_in_a_file_is_relative_to_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/base.yaml").write_text("input: {path: ../data/in.csv}\n")
+    (tmp_path / "conf/run.yaml").write_text("extends: base.yaml\noutput: {root: out}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(tmp_path / "conf/run.yaml")
+    assert cfg.input.path == str(tmp_path / "data/in.csv")
+    assert cfg.output.root == "out"  # results go where the command runs
+    typed = load_config(tmp_path / "conf/run.yaml", overrides=["input.path=mine.csv"])
+    assert typed.input.path == "mine.csv"  # a --set path is the shell's, relative to the working dir
+    remote = load_config(None, overrides=["input.path=s3://bucket/in.csv"])
+    assert remote.input.path == "s3://bucket/in.csv"

@@ -183,6 +183,8 @@ def test_readme_codebook_and_licence_speak_each_language(
     assert by_code["country:DE"]["value_label_de"] == "Deutschland"
     assert by_code["gender:Female"]["value_label_fr"] == "Femme"
     assert by_code["gender:Female"]["column_label_fr"] == "Genre"
+    assert by_code["ind:1"]["value_label_fr"] == "oui" and by_code["ind:1"]["value_label_de"] == "ja"
+    assert by_code["year:2019"]["value_label_de"] == "2019"
     single = _tsv_counts(bundle / "reportable_aggregates.tsv")
     assert all(r["official_count"] == str(single.get((r["code"],), "")) for r in codebook), (
         "official_count is the released single count (blank when not released)"

@@ -35,6 +35,7 @@ from ctdc_spark.publish._bundle import (
     CodebookValue,
     ReleaseFacts,
     country_name,
+    ui_strings,
     write_bundle_documents,
 )
 from ctdc_spark.publish._explorer import build_explorer
@@ -241,6 +242,16 @@ def _official_single_counts(spark: SparkSession, ctx: RunContext) -> dict[int, i
     return {row[0]: row[1] for row in single.select(F.col("combo")[0], "protected_count").collect()}
 
 
+def _value_label(column: Mapping[str, Any], value: Mapping[str, Any], language: str) -> str:
+    """A value as the explorer shows it in ``language``: country names, "yes", or its label."""
+    if column["geo"]:
+        return country_name(value["value"], language)
+    if column["indicator"]:
+        return ui_strings(language)["yes"]
+    labels = value["labels"]
+    return str(labels.get(language, labels.get(ENGLISH, value["value"])))
+
+
 def _codebook(
     columns: Sequence[Mapping[str, Any]], official: Mapping[int, int], languages: Sequence[str]
 ) -> list[CodebookValue]:
@@ -250,9 +261,7 @@ def _codebook(
             value=v["value"],
             attribute=v["attribute"],
             column_labels=c["labels"],
-            value_labels={lang: country_name(v["value"], lang) for lang in languages}
-            if c["geo"]
-            else v["labels"],
+            value_labels={lang: _value_label(c, v, lang) for lang in languages},
             official_count=official.get(v["rank"]),
         )
         for c in columns
