@@ -183,6 +183,41 @@ class SynthesisConfig:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """Measured attack risk (anonymeter's singling-out, linkability and inference attacks).
+
+    A control share of the sensitive records is held out of the synthesizer's row index; the
+    attacks then compare how well they work against the records synthesis used and against the
+    control records it did not (README "Privacy evidence").
+    """
+
+    enabled: bool = True
+    required: bool = False
+    """Fail the run when anonymeter is not installed (otherwise the private report says so)."""
+    control_share: float = 0.1
+    control_max: int = 2000
+    min_control: int = 500
+    """Below this many control records (default: one per attack) nothing is held out or attacked."""
+    n_attacks: int = 500
+    singling_out_columns: int = 10
+    """Columns per multivariate query: CTDC-shaped records are sparse, so 3 single out too rarely."""
+    max_attempts: int = 10_000
+    synthetic_sample: int = 10_000
+    """Synthetic records the attacker works with (a keyed sample; 0 = all): bounds the attacks' time."""
+    secret_columns: tuple[str, ...] = ()
+    linkability_aux: tuple[tuple[str, ...], ...] = ()
+    max_risk: float = 0.1
+    """The run fails (exit 3, nothing released) when a risk's 95% lower bound exceeds this."""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Options of the evaluate stage."""
+
+    attacks: AttackConfig = field(default_factory=AttackConfig)
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Where tables, private files and the release bundle are written."""
 
@@ -252,6 +287,7 @@ class JobConfig:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -589,6 +625,7 @@ def validate_config(cfg: JobConfig) -> None:
             "set synthesis.mode=aggregate_seeded or privacy.dp=null.",
         )
 
+    _validate_attacks(cfg.evaluation.attacks)
     _check(bool(cfg.output.root.strip()), "output.root: must be a directory path, e.g. output.")
     exp = cfg.explorer
     _check(len(exp.languages) >= 1, "explorer.languages: list at least one language, e.g. [en].")
@@ -686,3 +723,40 @@ def _validate_dp(dp: DpConfig, length: int) -> None:
             _check(0 < v <= 1, f"privacy.dp.threshold_values.{k}: adaptive values must be in (0, 1].")
         else:
             _check(v >= 0, f"privacy.dp.threshold_values.{k}: fixed thresholds must be >= 0.")
+
+def _validate_attacks(attacks: AttackConfig) -> None:
+    key = "evaluation.attacks"
+    _check(
+        0 < attacks.control_share < 1,
+        f"{key}.control_share: must be in (0, 1), e.g. 0.1 (10% of the records are held out).",
+    )
+    _check(attacks.control_max >= 1, f"{key}.control_max: must be >= 1 (e.g. 2000).")
+    _check(attacks.min_control >= 1, f"{key}.min_control: must be >= 1 (e.g. 500).")
+    _check(
+        attacks.min_control <= attacks.control_max,
+        f"{key}.min_control: {attacks.min_control} exceeds control_max {attacks.control_max}, so no "
+        "input could ever be attacked; lower min_control or raise control_max.",
+    )
+    _check(attacks.n_attacks >= 1, f"{key}.n_attacks: must be >= 1 (e.g. 500).")
+    _check(attacks.singling_out_columns >= 2, f"{key}.singling_out_columns: must be >= 2 (e.g. 10).")
+    _check(attacks.max_attempts >= 1, f"{key}.max_attempts: must be >= 1 (e.g. 10000).")
+    _check(
+        attacks.synthetic_sample >= 0, f"{key}.synthetic_sample: must be >= 0 (0 = every synthetic record)."
+    )
+    _check(0 <= attacks.max_risk <= 1, f"{key}.max_risk: must be in [0, 1], e.g. 0.1.")
+    _check(
+        len(set(attacks.secret_columns)) == len(attacks.secret_columns),
+        f"{key}.secret_columns: lists a column twice; give each column once.",
+    )
+    if attacks.linkability_aux:
+        _check(
+            len(attacks.linkability_aux) == 2 and all(attacks.linkability_aux),
+            f"{key}.linkability_aux: give two non-empty lists of columns, e.g. [[gender, ageBroad], "
+            "[citizenship]], or [] for the default split.",
+        )
+        first, second = (set(side) for side in attacks.linkability_aux)
+        _check(
+            not first & second,
+            f"{key}.linkability_aux: {', '.join(sorted(first & second))} is in both lists; the attacker "
+            "links two disjoint sets of columns.",
+        )

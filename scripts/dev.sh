@@ -18,6 +18,8 @@ setup() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    # The attack evaluation's library, without its stale numpy/pyarrow caps (pyproject.toml, privacy-eval).
+    "$VENV/bin/python" -m pip install --quiet --no-deps "anonymeter==1.1.0"
     touch "$stamp"
   fi
   if [ "${1:-}" = test ] && command -v npm >/dev/null 2>&1; then

@@ -12,6 +12,12 @@ Order of work (SPEC.md section 5, ARCHITECTURE.md 3.3 and 7):
    combinations, so the exact counts are recomputed with the engine instead.
 3. Reduce the joined frame to a few rows per length and per count bucket and derive every SPEC.md
    5.2 metric from them (:mod:`._metrics`).
+4. **Attack** the synthetic records with anonymeter's singling-out, linkability and inference
+   attacks against the records synthesis used and the held-out control records (:mod:`._attacks`,
+   :mod:`ctdc_spark._holdout`). The results go to the private report only; when a risk's lower
+   95% bound exceeds ``evaluation.attacks.max_risk`` the stage raises
+   :class:`~ctdc_spark.errors.VerificationError` after writing the private report, so the data
+   owner sees why and nothing is published.
 
 Outputs:
 
@@ -32,14 +38,27 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._holdout import control_record_ids, control_size
 from ctdc_spark.aggregate import PreparedRun, load_prepared, sensitive_counts
 from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions
 from ctdc_spark.aggregate._export import published_record_count, with_selections, write_aggregates_tsv
 from ctdc_spark.aggregate._risk import RecordsAnalysis, RiskByLength, records_analysis, risk_by_length
 from ctdc_spark.errors import StageFailedError, VerificationError
+from ctdc_spark.evaluate._attacks import (
+    AttackFrames,
+    AttackResult,
+    anonymeter_available,
+    exceeding,
+    not_run,
+    run_attacks,
+)
 from ctdc_spark.evaluate._compare import (
     combine_counts,
     private_by_bucket,
@@ -102,6 +121,94 @@ def _read_synthetic(spark: SparkSession, ctx: RunContext) -> DataFrame:
     return delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=ctx.root, run_id=ctx.run_id).select(
         "record_id", "attrs"
     )
+
+
+def _wide_frame(
+    table: pa.Table, names: list[str], column_of: npt.NDArray[np.int64], value_of: npt.NDArray[Any]
+) -> pd.DataFrame:
+    """``record_id, attrs`` rows as one string column per source column (``""``: no attribute)."""
+    attrs = table.column("attrs").combine_chunks()
+    rows = attrs.value_parent_indices().to_numpy()
+    values = attrs.flatten().to_numpy()
+    cells = np.full((table.num_rows, len(names)), "", dtype=object)
+    cells[rows, column_of[values]] = value_of[values]
+    index = pd.Index(table.column("record_id").to_numpy(), name="record_id")
+    return pd.DataFrame(cells, columns=names, index=index)
+
+
+def attack_frames(
+    prepared: PreparedRun, synthetic: DataFrame, control_ids: npt.NDArray[np.int64]
+) -> AttackFrames:
+    """What the attacks see: training, control and synthetic records as wide pandas frames.
+
+    Collects the sensitive and the synthetic records through Arrow (4 bytes per attribute plus
+    8 per record: about 20 MB for 200k CTDC-shaped records and their 350k synthetic ones) and the
+    attribute dictionary. The frames hold values, so they live on the driver only and are never
+    logged or written.
+    """
+    info = prepared.attributes.select("attr_id", "column", "value", "column_index").collect()
+    names = [c for _, c in sorted({(r["column_index"], r["column"]) for r in info})]
+    position = {name: i for i, name in enumerate(names)}
+    column_of = np.zeros(prepared.n_attributes, dtype=np.int64)
+    value_of = np.empty(prepared.n_attributes, dtype=object)
+    for r in info:
+        column_of[r["attr_id"]], value_of[r["attr_id"]] = position[r["column"]], r["value"]
+    records = _wide_frame(prepared.records.select("record_id", "attrs").toArrow(), names, column_of, value_of)
+    held_out = records.index.isin(control_ids)
+    return AttackFrames(
+        training=records[~held_out],
+        control=records[held_out],
+        synthetic=_wide_frame(synthetic.select("record_id", "attrs").toArrow(), names, column_of, value_of),
+    )
+
+
+def _attack_evaluation(
+    ctx: RunContext, prepared: PreparedRun, synthetic: DataFrame
+) -> tuple[dict[str, Any], list[AttackResult]]:
+    """The private report's ``attacks`` section and the attacks above the threshold.
+
+    Raises:
+        StageFailedError: ``evaluation.attacks.required`` is set and anonymeter is not installed.
+    """
+    attacks = ctx.cfg.evaluation.attacks
+    if not attacks.enabled:
+        return not_run("evaluation.attacks.enabled is false."), []
+    size = control_size(prepared.n_records, attacks)
+    if size == 0:
+        smallest = -(-attacks.min_control // attacks.control_share)
+        return not_run(
+            f"{prepared.n_records} sensitive records give fewer than evaluation.attacks.min_control = "
+            f"{attacks.min_control} control records (control_share {attacks.control_share}); nothing "
+            f"was held out or attacked. Attacks run from about {int(smallest)} records."
+        ), []
+    if not anonymeter_available():
+        message = "anonymeter is not installed, so the attacks did not run."
+        if attacks.required:
+            raise StageFailedError(
+                f"evaluate: {message} Install it (see README, Privacy evidence) or set "
+                "evaluation.attacks.required=false."
+            )
+        log.warning("%s The private report says how to install it.", message)
+        return not_run(message, install=True), []
+    seed = ctx.synthesis_seed()
+    frames = attack_frames(prepared, synthetic, control_record_ids(prepared.n_records, attacks, seed=seed))
+    results = run_attacks(frames, attacks, seed=seed)
+    over = exceeding(results, attacks.max_risk)
+    section = {
+        "status": "run",
+        "confidence": 0.95,
+        "max_risk": attacks.max_risk,
+        "training_records": len(frames.training),
+        "control_records": len(frames.control),
+        "synthetic_records": len(frames.synthetic),
+        # aggregate_seeded reads only published aggregates, which count every record alike.
+        "control_held_out_of": "published aggregates only"
+        if ctx.cfg.synthesis.mode == "aggregate_seeded"
+        else "the synthesizer's row index (official 1-counts still count them)",
+        "attacks": {r.name: r.as_dict() for r in results},
+        "exceeding_max_risk": [r.name for r in over],
+    }
+    return section, over
 
 
 def _withdraw_public_outputs(ctx: RunContext) -> None:
@@ -366,6 +473,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         for df in persisted:
             df.unpersist()
 
+    attacks, too_risky = _attack_evaluation(ctx, prepared, synthetic)
     public = public_evaluation(facts, verification, stats)
     evaluation = private_evaluation(
         run_id=ctx.run_id,
@@ -375,8 +483,17 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         metrics=metrics,
         rare_record_rows=rare_rows,
         public_stats=stats,
+        attacks=attacks,
     )
     result.outputs += _write_private_files(ctx.private_dir, evaluation, metrics, analysis)
+    if too_risky:
+        limit = ctx.cfg.evaluation.attacks.max_risk
+        raise VerificationError(
+            "measured attack risk: "
+            + ", ".join(f"{r.name} {r.risk:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for r in too_risky)
+            + f" has a 95% lower bound above evaluation.attacks.max_risk = {limit}. Nothing was "
+            f"published; see {ctx.private_dir / PRIVATE_JSON}."
+        )
     table = spark.createDataFrame(
         [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
     )

@@ -103,6 +103,7 @@ def private_evaluation(
     metrics: PrivateMetrics,
     rare_record_rows: int,
     public_stats: Mapping[str, Any],
+    attacks: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The content of ``evaluation_private.json`` (and the input of the HTML report).
 
@@ -114,6 +115,7 @@ def private_evaluation(
         metrics: The sensitive-referenced metrics.
         rare_record_rows: Rows of ``synthetic_rare_combos_by_length.tsv``.
         public_stats: The public ``stats`` (repeated so the report can show them).
+        attacks: The measured attack risk (``_attacks``), or why the attacks did not run.
     """
     leakage, preservation = metrics.leakage, metrics.preservation
     expansion_pct = record_expansion_pct(facts.synthetic_records, facts.sensitive_records)
@@ -165,6 +167,7 @@ def private_evaluation(
             "record_rows": rare_record_rows,
         },
         "public_stats": dict(public_stats),
+        "attacks": dict(attacks),
     }
     evaluation["statements"] = [s.as_dict() for s in private_statements(evaluation)]
     return evaluation
@@ -225,4 +228,6 @@ def metric_rows(public: Mapping[str, Any], private: Mapping[str, Any]) -> list[M
         for r in private[name]["by_length"]:
             rows += _numbers(PRIVATE, f"{name}_", r, length=r["length"])
     rows += _numbers(PRIVATE, "rare_synthetic_", private["rare_synthetic_combinations"])
+    for name, attack in private["attacks"].get("attacks", {}).items():
+        rows += _numbers(PRIVATE, f"attack_{name}_", attack)
     return rows

@@ -434,6 +434,8 @@ def render_report(evaluation: Mapping[str, Any]) -> str:
                 for r in evaluation["records_analysis"]["by_length"]
             ],
         ),
+        "<h2>Measured attack risk</h2>",
+        _attacks_section(evaluation["attacks"]),
         "<h2>Synthetic counts compared with the official counts (public numbers)</h2>",
         bar_line_chart(
             "Official combinations and coverage by the synthetic data",
@@ -486,3 +488,56 @@ def _comparison_table(evaluation: Mapping[str, Any]) -> str:
         ["mean proportional error %", 100 * evaluation["preservation"]["mean_proportional_error"], ""]
     )
     return _table(["metric", "synthetic data", "official counts"], rows)
+
+
+def _attacks_section(attacks: Mapping[str, Any]) -> str:
+    """The attack table (risk, interval and the three success rates), or why the attacks did not run."""
+    esc = html.escape
+    if attacks.get("status") != "run":
+        install = attacks.get("install")
+        hint = f" Install: <code>{esc(install)}</code>" if install else ""
+        return f"<p>Not measured: {esc(str(attacks.get('reason')))}{hint}</p>"
+    limit = attacks["max_risk"]
+    intro = (
+        "<p>anonymeter's attacks, with the synthetic records as the attacker's knowledge, against "
+        f"{attacks['training_records']:,} records synthesis used and {attacks['control_records']:,} "
+        "held-out control records. Risk = (attack rate - control rate) / (1 - control rate), with its "
+        f"95% interval; the run fails when a lower bound exceeds {limit:g}. A baseline (random guessing) "
+        "close to the attack rate means the attack learnt nothing from the synthetic records.</p>"
+    )
+    rows = []
+    for name, a in attacks["attacks"].items():
+        verdict = '<span class="fail">above limit</span>' if a["ci"][0] > limit else "ok"
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{cell}</td>"
+                for cell in (
+                    esc(name),
+                    esc(a["explanation"]),
+                    f"{a['risk']:.3f}",
+                    f"[{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]",
+                    f"{a['attack_rate']:.3f}",
+                    f"{a['baseline_rate']:.3f}",
+                    f"{a['control_rate']:.3f}",
+                    f"{a['n_attacks']:,}",
+                    verdict,
+                )
+            )
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "attack",
+            "what it tries",
+            "risk",
+            "95% interval",
+            "attack rate",
+            "baseline rate",
+            "control rate",
+            "attacks",
+            "",
+        )
+    )
+    return f"{intro}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

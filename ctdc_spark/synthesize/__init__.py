@@ -3,6 +3,12 @@
 Writes the public ``synthetic_records`` Delta table and ``synthetic_microdata.csv`` (plus the
 optional long format). The CSV files go to ``private/<run_id>/pending/`` first: they reach the
 release bundle only after the evaluate stage's independent k-synthetic verification passes.
+
+The modes that sample under the sensitive row index leave the attack evaluation's control records
+(:mod:`ctdc_spark._holdout`) out of it: they seed no record and support no combination. The
+attribute targets stay the official 1-counts of all records, which consolidation tops up from the
+other records, so the control records reach the synthetic data only through counts that are
+published anyway.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ import logging
 import math
 
 import numpy as np
+import numpy.typing as npt
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._holdout import control_record_ids
 from ctdc_spark.aggregate import load_prepared
 from ctdc_spark.aggregate._counting import lookup_of
 from ctdc_spark.aggregate._keys import KeyLayout
@@ -62,6 +70,29 @@ def _excess(records: DataFrame, targets: np.ndarray) -> DataFrame:
     return spark.createDataFrame(rows, "attr_id int, excess long")
 
 
+def _without_control(records: DataFrame, control_ids: npt.NDArray[np.int64]) -> tuple[DataFrame, DataFrame]:
+    """``(seeds, indexed)``: the records without the control records, and all records with the
+    control records' attributes removed (their rows stay, so index rows keep matching record ids).
+
+    The control ids (at most ``evaluation.attacks.control_max``) are joined as a broadcast table.
+    """
+    if len(control_ids) == 0:
+        return records, records
+    spark = records.sparkSession
+    control = F.broadcast(
+        spark.createDataFrame([(int(i),) for i in control_ids], "record_id long").withColumn(
+            "held_out", F.lit(True)
+        )
+    )
+    marked = records.select("record_id", "attrs").join(control, "record_id", "left")
+    seeds = marked.where(F.col("held_out").isNull()).select("record_id", "attrs")
+    indexed = marked.select(
+        "record_id",
+        F.when(F.col("held_out"), F.array().cast("array<int>")).otherwise(F.col("attrs")).alias("attrs"),
+    )
+    return seeds, indexed
+
+
 def _sensitive_modes(
     spark: SparkSession, ctx: RunContext, persisted: list[DataFrame]
 ) -> tuple[DataFrame, DataFrame]:
@@ -73,8 +104,11 @@ def _sensitive_modes(
     info = prepared.attributes.select("attr_id", "column_index", "count").orderBy("attr_id").collect()
     attr_column = np.array([r["column_index"] for r in info], dtype=np.int32)
     single = np.array([r["count"] for r in info], dtype=np.int64)
+    seeds, indexed = _without_control(
+        prepared.records, control_record_ids(prepared.n_records, cfg.evaluation.attacks, seed=seed)
+    )
     index = build_row_index(
-        prepared.records,
+        indexed,
         n_records=prepared.n_records,
         n_attributes=prepared.n_attributes,
         nnz=int(single.sum()),
@@ -98,7 +132,7 @@ def _sensitive_modes(
     else:
         if syn.mode == "row_seeded":
             seeded = sample_row_seeded(
-                prepared.records,
+                seeds,
                 index,
                 k=k,
                 cache_max_size=syn.cache_max_size,
