@@ -2,6 +2,7 @@
 # One entry point for the README's two commands.
 #   ./scripts/dev.sh run   set up .venv and run the whole pipeline on the embedded default (sample data)
 #   ./scripts/dev.sh test  set up .venv (with test extras) and run the whole test suite
+#   ./scripts/dev.sh check the quality gates: ruff, ruff format, mypy --strict, doctests (CI runs it first)
 # Extra arguments are passed on (to `ctdc-spark run` or to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,8 +45,16 @@ case "$command" in
     setup test
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  check)
+    # The quality gates CI runs before the tests: lint, format, strict types, the docstring examples.
+    setup
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" ctdc_spark
+    exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules ctdc_spark
+    ;;
   *)
-    echo "usage: scripts/dev.sh run|test [args...]" >&2
+    echo "usage: scripts/dev.sh run|test|check [args...]" >&2
     exit 2
     ;;
 esac
