@@ -34,6 +34,7 @@ import platform
 import secrets
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -230,7 +231,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
     lines = [
         "# DP marginals: pac-synth vs Spark",
         "",
-        f"Generated {report['generated_at']} by `python -m scripts.bench_dp` on {report['machine']}.",
+        f"Generated {report['generated_at']} by `{report['command']}` on {report['machine']}.",
         "",
         f"Data: {report['rows']:,} CTDC-shaped records (`generate_ctdc_like`, seed {report['seed']}), "
         f"{report['columns']} columns of `conf/local.yaml`; epsilon = {report['epsilon']}, "
@@ -326,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m scripts.bench_dp", *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "rows": args.rows,
         "seed": args.seed,

@@ -247,7 +247,7 @@ class BudgetEntry:
     """One (epsilon, delta) item of the privacy budget; the entries of a run add up to the total.
 
     Attributes:
-        component: ``"number_of_records"`` (Laplace, pure DP) or ``"marginals"`` (zCDP noise,
+        component: ``"number_of_records"`` (discrete Laplace, pure DP) or ``"marginals"`` (zCDP noise,
             percentiles and the length-1 threshold together).
         epsilon: Epsilon spent.
         delta: Delta spent.
