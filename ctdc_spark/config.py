@@ -480,6 +480,21 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
+def _input_path_relative_to(data: dict[str, Any], folder: Path) -> None:
+    """A relative local ``input.path`` written in a config file means a file beside that config.
+
+    So a config works from any working directory (and the embedded default from inside the
+    installed package). Paths given with ``--set`` or the environment stay relative to the working
+    directory, like any path typed at a shell; ``output.root`` always is (results go where you run).
+    """
+    section = data.get("input")
+    if not isinstance(section, dict) or not isinstance(section.get("path"), str):
+        return
+    raw = section["path"]
+    if raw.strip() and urlparse(raw).scheme == "" and not Path(raw).is_absolute():
+        section["path"] = os.path.normpath(folder / raw)
+
+
 def _read_layered(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file merged over the file its ``extends:`` names (relative to the extending file).
 
@@ -490,6 +505,7 @@ def _read_layered(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if resolved in seen:
         raise ConfigError(f"config file {path}: its extends: chain comes back to itself; remove the cycle.")
     data = _read_yaml(path)
+    _input_path_relative_to(data, resolved.parent)
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -516,21 +532,6 @@ def load_config(
     overrides: Sequence[str] = (),
     env_overrides: Mapping[str, str] | None = None,
 ) -> JobConfig:
-def _input_path_relative_to(data: dict[str, Any], folder: Path) -> None:
-    """A relative local ``input.path`` written in a config file means a file beside that config.
-
-    So a config works from any working directory (and the embedded default from inside the
-    installed package). Paths given with ``--set`` or the environment stay relative to the working
-    directory, like any path typed at a shell; ``output.root`` always is (results go where you run).
-    """
-    section = data.get("input")
-    if not isinstance(section, dict) or not isinstance(section.get("path"), str):
-        return
-    raw = section["path"]
-    if raw.strip() and urlparse(raw).scheme == "" and not Path(raw).is_absolute():
-        section["path"] = os.path.normpath(folder / raw)
-
-
     """Load, merge and validate a configuration.
 
     Args:
@@ -542,7 +543,6 @@ def _input_path_relative_to(data: dict[str, Any], folder: Path) -> None:
     Returns:
         The frozen, validated config. A relative ``input.path`` written in a file is resolved
         against that file's folder; other relative paths stay relative to the working directory.
-    _input_path_relative_to(data, resolved.parent)
 
     Raises:
         ConfigError: with the offending key and how to fix it.
@@ -723,6 +723,7 @@ def _validate_dp(dp: DpConfig, length: int) -> None:
             _check(0 < v <= 1, f"privacy.dp.threshold_values.{k}: adaptive values must be in (0, 1].")
         else:
             _check(v >= 0, f"privacy.dp.threshold_values.{k}: fixed thresholds must be >= 0.")
+
 
 def _validate_attacks(attacks: AttackConfig) -> None:
     key = "evaluation.attacks"
