@@ -16,6 +16,7 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from ctdc_spark.dp import (
     PRODUCTION_NOISE,
     NoiseSource,
     OpenDPNoiseSource,
+    SelectionNoise,
     _opendp,
     compute_noise_parameters,
     discrete_gaussian_tail,
@@ -206,14 +208,16 @@ def test_discrete_laplace_has_the_right_law_and_half_noise_is_detected() -> None
     [("exponential", lambda t: math.exp(-t) / 2), ("gumbel", lambda t: 1 / (1 + math.exp(t)))],
     ids=["exponential", "gumbel"],
 )
-def test_noisy_max_picks_with_the_mechanism_probability(noise: str, probability: object) -> None:
+def test_noisy_max_picks_with_the_mechanism_probability(
+    noise: SelectionNoise, probability: Callable[[float], float]
+) -> None:
     # Scores [0, -1] and scale 2: the runner-up wins with e^-(1/2)/2 (exponential) or 1/(1+e^(1/2)).
     draws, scale = 20_000, 2.0
-    picks = np.array([PRODUCTION_NOISE.noisy_max([0.0, -1.0], scale, noise=noise) for _ in range(draws)])  # type: ignore[arg-type]
-    expected = probability(1 / scale)  # type: ignore[operator]
+    picks = np.array([PRODUCTION_NOISE.noisy_max([0.0, -1.0], scale, noise=noise) for _ in range(draws)])
+    expected = probability(1 / scale)
     sd = math.sqrt(expected * (1 - expected) / draws)
     assert abs(float(picks.mean()) - expected) < 5 * sd
-    half_noise = probability(2 / scale)  # type: ignore[operator]
+    half_noise = probability(2 / scale)
     assert abs(float(picks.mean()) - half_noise) > 10 * sd
 
 
