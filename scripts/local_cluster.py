@@ -70,15 +70,12 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from ctdc_spark.session import DELTA_CONF, DELTA_PACKAGE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = REPO_ROOT / ".cluster"
 HOST = "127.0.0.1"
 DEFAULT_MASTER_PORT = 7077
-DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.3.1"
-DELTA_CONFS = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
 # Submitted applications never expose a UI or write an event log: both can show data values
 # (RELIABILITY.md section 3.6).
 APP_CONFS = {
@@ -548,7 +545,7 @@ class LocalCluster:
         confs["spark.pyspark.driver.python"] = self.python
         if delta:
             cmd += ["--packages", DELTA_PACKAGE]
-            confs.update(DELTA_CONFS)
+            confs.update(DELTA_CONF)
         if quiet_logs and LOG4J2_CONF.is_file():
             java_opt = f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF}"
             confs["spark.driver.extraJavaOptions"] = java_opt

@@ -181,7 +181,7 @@ def spark_submit_command(
     spark_home = lc._spark_home(PYTHON)
     all_confs = {
         **lc.APP_CONFS,
-        **lc.DELTA_CONFS,
+        **lc.DELTA_CONF,
         "spark.pyspark.python": PYTHON,
         "spark.pyspark.driver.python": PYTHON,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{lc.LOG4J2_CONF}",

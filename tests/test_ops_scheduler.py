@@ -19,15 +19,12 @@ from typing import Any
 
 import pytest
 
+from ctdc_spark.session import DELTA_CONF, DELTA_PACKAGE
+
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO / "deploy" / "airflow" / "ctdc_refresh_dag.py"
 JOB_FILE = REPO / "deploy" / "databricks" / "ctdc_refresh_job.json"
 HOME = "<CTDC_SPARK_HOME>"
-DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.3.1"
-DELTA_CONFS = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
 
 
 # ------------------------------------------------------------------------------------------ Airflow
@@ -122,7 +119,7 @@ def test_dag_submits_the_pipeline_with_delta_and_a_run_id_from_the_data_interval
     sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--set"]
     assert sorted(s.split("=", 1)[0] for s in sets) == ["input.path", "output.root"]
     assert op["packages"] == DELTA_PACKAGE
-    assert op["conf"].items() >= DELTA_CONFS.items()
+    assert op["conf"].items() >= DELTA_CONF.items()
     assert op["conf"]["spark.ui.enabled"] == "false"
     assert op["conf"]["spark.eventLog.enabled"] == "false"
     assert op["deploy_mode"] == "client"  # waits for the driver: the task state is the pipeline's exit code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,21 @@ def test_a_second_start_needs_no_dependency_resolution(spark: SparkSession, tmp_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resolving dependencies" not in done.stderr and ":: retrieving ::" not in done.stderr
+
+
+def test_every_place_naming_the_delta_artifact_names_the_session_s() -> None:
+    """Code takes the coordinate from ctdc_spark.session; docs, configs and deploy files are checked here."""
+    from ctdc_spark.session import DELTA_PACKAGE
+
+    mentions: dict[str, set[str]] = {}
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    for name in tracked.stdout.splitlines():
+        path = REPO / name
+        if path.suffix in {".py", ".md", ".yaml", ".yml", ".json", ".toml", ".sh"} and path.is_file():
+            found = set(re.findall(r"io\.delta:delta-spark_[\w.]+:[\w.]+", path.read_text(encoding="utf-8")))
+            if found:
+                mentions[name] = found
+    assert len(mentions) >= 10, "the scan found the coordinate where it is documented"
+    assert {name: found for name, found in mentions.items() if found != {DELTA_PACKAGE}} == {}
+    pinned = re.search(r'"delta-spark==([\d.]+)"', (REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pinned and DELTA_PACKAGE.endswith(f":{pinned.group(1)}"), "the jar and the pip package agree"
