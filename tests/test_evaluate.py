@@ -561,6 +561,18 @@ def test_offline_report(example: Path) -> None:
         assert title in report
 
 
+@pytest.mark.spark
+def test_tiny_inputs_are_not_attacked_and_the_report_says_why(example: Path) -> None:
+    # 11 records give no control set worth measuring: nothing is held out (the SPEC.md 8.1
+    # outputs above stay exact) and the private report explains the skip.
+    attacks = json.loads((example / "private/test/evaluation_private.json").read_text())["attacks"]
+    assert attacks["status"] == "not_run"
+    assert "11 sensitive records give fewer than evaluation.attacks.min_control = 500" in attacks["reason"]
+    assert "from about 5,000 records" in attacks["reason"]
+    report = (example / "private/test/evaluation_report.html").read_text(encoding="utf-8")
+    assert "Not measured: 11 sensitive records" in report
+
+
 # ---------------------------------------------------------------------------------------------
 # Audience separation
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from ctdc_spark.aggregate._export import published_record_count, with_selections
 from ctdc_spark.aggregate._risk import RecordsAnalysis, RiskByLength, records_analysis, risk_by_length
 from ctdc_spark.errors import StageFailedError, VerificationError
 from ctdc_spark.evaluate._attacks import (
+    CONFIDENCE,
     AttackFrames,
     AttackResult,
     anonymeter_available,
@@ -175,11 +177,11 @@ def _attack_evaluation(
         return not_run("evaluation.attacks.enabled is false."), []
     size = control_size(prepared.n_records, attacks)
     if size == 0:
-        smallest = -(-attacks.min_control // attacks.control_share)
+        smallest = math.ceil(attacks.min_control / attacks.control_share)
         return not_run(
             f"{prepared.n_records} sensitive records give fewer than evaluation.attacks.min_control = "
             f"{attacks.min_control} control records (control_share {attacks.control_share}); nothing "
-            f"was held out or attacked. Attacks run from about {int(smallest)} records."
+            f"was held out or attacked. Attacks run from about {smallest:,} records."
         ), []
     if not anonymeter_available():
         message = "anonymeter is not installed, so the attacks did not run."
@@ -196,7 +198,7 @@ def _attack_evaluation(
     over = exceeding(results, attacks.max_risk)
     section = {
         "status": "run",
-        "confidence": 0.95,
+        "confidence": CONFIDENCE,
         "max_risk": attacks.max_risk,
         "training_records": len(frames.training),
         "control_records": len(frames.control),
