@@ -235,11 +235,15 @@ def retried_run(work: Work) -> Run:
     args = _ops.app_args(
         RUN_ID, work.input, root, "spark.master=local[2,2]", f"spark.conf={json.dumps(spark_conf)}"
     )
-    done = _ops.run(_ops.cli_command("run", args), env=_ops.clean_env(pythonpath=True), cwd=work.base)
+    # Its own working directory: the spark-submit runs beside it leave Spark's catalog folder in
+    # theirs (the platform owns that setting there), the CLI must not.
+    cwd = work.base / "cli_cwd"
+    cwd.mkdir()
+    done = _ops.run(_ops.cli_command("run", args), env=_ops.clean_env(pythonpath=True), cwd=cwd)
     run = Run("local[2,2] with failed first attempts (CLI)", root, [done])
     _print_times(run)
     assert done.returncode == 0, done.tail()
-    assert not (work.base / "spark-warehouse").exists(), "the CLI left Spark's catalog folder behind"
+    assert not (cwd / "spark-warehouse").exists(), "the CLI left Spark's catalog folder behind"
     return run
 
 
