@@ -304,6 +304,9 @@ def test_accuracy_selection_and_blank_cells_are_explained(release: Fixture, open
     single = round(100 * stats["by_length"][0]["mean_proportional_error"], 1)
     multi = round(100 * stats["multi"]["mean_proportional_error"], 1)
     assert f"{single:g}%" in accuracy and f"{multi:g}%" in accuracy and "2 to 3" in accuracy
+    page.go("view=privacy")
+    glossary = page.page.text_content('[data-testid="glossary-accuracy"]')
+    assert f"{single:g}%" in glossary and f"{multi:g}%" in glossary, "the glossary states the card's errors"
     page.go("view=explore")
     explained = page.page.text_content('[data-testid="synthetic-explained"]')
     meta = release.payload["meta"]
