@@ -131,6 +131,11 @@ class CombinationLookup:
         return len(self._counts)
 
     @property
+    def table_words(self) -> npt.NDArray[np.int64]:
+        """The packed keys in table order (``(n, n_words)``), aligned with :attr:`table_counts`."""
+        return self._words
+
+    @property
     def table_counts(self) -> npt.NDArray[np.int64]:
         """The counts in table order: ``table_counts[positions(...)]`` for found combinations."""
         return self._counts

@@ -74,3 +74,15 @@ class SyntheticBatch:
         if len(ids) != len(records):
             raise ValueError("one record id per record is required")
         return cls(indptr, indices, ids)
+
+
+def concat_batches(parts: Sequence[SyntheticBatch]) -> SyntheticBatch:
+    """The records of ``parts`` one after the other (ids kept)."""
+    if len(parts) == 1:
+        return parts[0]
+    lengths = np.concatenate([np.diff(p.indptr) for p in parts]) if parts else np.zeros(0, np.int64)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.concatenate([p.indices for p in parts]) if parts else np.zeros(0, np.int32)
+    ids = np.concatenate([p.record_ids for p in parts]) if parts else np.zeros(0, np.int64)
+    return SyntheticBatch(indptr, indices.astype(np.int32), ids)

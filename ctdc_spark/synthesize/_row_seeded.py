@@ -71,6 +71,62 @@ def row_seeded_seeds(
     return SyntheticBatch.from_records(records, ids)
 
 
+def grown_from_combinations(
+    sampler: KSafeSampler,
+    starts_indptr: npt.ArrayLike,
+    starts_indices: npt.ArrayLike,
+    start_ids: npt.ArrayLike,
+    key: int,
+) -> SyntheticBatch:
+    """``fitted`` candidates that hold a given combination: grow each start into a maximal k-safe set.
+
+    A start whose own support is below k yields nothing. Otherwise the record starts as the whole
+    combination and draws, as :func:`row_seeded_seeds` does, among the attributes of every unused
+    column whose addition keeps support >= k, weighted by that support, until none is left.
+
+    Args:
+        sampler: The k-safe sampler over all sensitive records.
+        starts_indptr: ``int64[s + 1]`` CSR offsets of the start combinations.
+        starts_indices: ``int32[nnz]`` ascending attribute ids of each start.
+        start_ids: ``int64[s]`` stable ids of the starts (their random streams).
+        key: ``stage_key(seed, "fitted_from_combinations")``.
+
+    Returns:
+        One record per start with support >= k, with the start's id.
+    """
+    indptr = np.asarray(starts_indptr, dtype=np.int64)
+    indices = np.asarray(starts_indices, dtype=np.int32)
+    ids = np.asarray(start_ids, dtype=np.int64)
+    if len(indptr) != len(ids) + 1:
+        raise ValueError("starts_indptr must have one more entry than start_ids")
+    index = sampler.index
+    attr_column = index.attr_column
+    every_attribute = np.arange(index.n_attributes, dtype=np.int32)
+    records: list[list[int]] = []
+    kept: list[int] = []
+    for i, start_id in enumerate(ids.tolist()):
+        start = indices[indptr[i] : indptr[i + 1]]
+        partial = sampler.start()
+        for attr in start.tolist():
+            size = int(sampler.cache.counts(partial, np.array([attr], dtype=np.int32))[0])
+            if size < sampler.k:
+                break
+            sampler.extend(partial, attr, size)
+        else:
+            stream = RecordStream(key, start_id)
+            candidates = every_attribute[~np.isin(attr_column, attr_column[start])]
+            while len(candidates):
+                drawn = sampler.draw(partial, candidates, stream.random())
+                if drawn is None:
+                    break
+                attr, size, candidates = drawn
+                sampler.extend(partial, attr, size)
+                candidates = candidates[attr_column[candidates] != attr_column[attr]]
+            records.append(partial.tokens)
+            kept.append(start_id)
+    return SyntheticBatch.from_records(records, np.array(kept, dtype=np.int64))
+
+
 def consolidation_available(single: npt.ArrayLike, not_used: npt.ArrayLike, k: int) -> IntArray:
     """Attribute counts still to place after phase 1 (SPEC.md 4.1 phase 2, step 3).
 
