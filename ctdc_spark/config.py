@@ -36,7 +36,8 @@ from ctdc_spark.errors import ConfigError
 
 InputFormat = Literal["csv", "tsv", "parquet", "delta"]
 BadRowPolicy = Literal["fail", "quarantine"]
-SynthesisMode = Literal["row_seeded", "unseeded", "value_seeded", "aggregate_seeded"]
+SynthesisMode = Literal["row_seeded", "unseeded", "value_seeded", "aggregate_seeded", "fitted"]
+FitRecordCount = Literal["free", "published"]
 AccuracyMode = Literal["prioritize_long", "prioritize_short", "balanced", "custom"]
 FabricationMode = Literal["uncontrolled", "progressive", "balanced", "minimize", "custom"]
 ThresholdType = Literal["adaptive", "fixed"]
@@ -180,6 +181,15 @@ class SynthesisConfig:
     cache_max_size: int = 100_000
     max_broadcast_mb: int = 512
     consolidation_shard_size: int = 100_000
+    fit_orders: int = 2
+    """fitted: candidate records per source (k mode: seeded orders per sensitive record; DP mode:
+    aggregate-seeded passes, the second growing records as long as the released counts allow)."""
+    fit_iterations: int = 300
+    fit_record_count: FitRecordCount = "free"
+    """fitted: let the fit choose the number of records, or hold it at the published record count
+    (fewer records, larger errors, single counts included; benchmarks/fidelity.md)."""
+    fit_max_mb: int = 2048
+    """fitted: driver memory the fit may use; a larger candidate pool is thinned deterministically."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +301,13 @@ class JobConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+
+    @property
+    def synthesis_reads_only_aggregates(self) -> bool:
+        """Whether synthesis builds records from the published aggregates alone, never the records:
+        aggregate_seeded always, fitted in DP mode. Its guarantee is then the aggregates' one."""
+        mode = self.synthesis.mode
+        return mode == "aggregate_seeded" or (mode == "fitted" and self.privacy.dp is not None)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain YAML/JSON-compatible data."""
@@ -618,11 +635,14 @@ def validate_config(cfg: JobConfig) -> None:
     _check(syn.cache_max_size >= 0, "synthesis.cache_max_size: must be >= 0 (0 disables the cache).")
     _check(syn.max_broadcast_mb >= 1, "synthesis.max_broadcast_mb: must be >= 1.")
     _check(syn.consolidation_shard_size >= 1, "synthesis.consolidation_shard_size: must be >= 1.")
+    _check(syn.fit_orders >= 1, "synthesis.fit_orders: must be >= 1 (e.g. 2).")
+    _check(syn.fit_iterations >= 1, "synthesis.fit_iterations: must be >= 1 (e.g. 300).")
+    _check(syn.fit_max_mb >= 16, "synthesis.fit_max_mb: must be >= 16 (e.g. 2048).")
     if priv.dp is not None:
         _check(
-            syn.mode == "aggregate_seeded",
-            "synthesis.mode: with privacy.dp set, only aggregate_seeded synthesis keeps the DP guarantee; "
-            "set synthesis.mode=aggregate_seeded or privacy.dp=null.",
+            syn.mode in ("aggregate_seeded", "fitted"),
+            "synthesis.mode: with privacy.dp set, only aggregate_seeded and fitted synthesis keep the DP "
+            "guarantee; set synthesis.mode=fitted (or aggregate_seeded) or privacy.dp=null.",
         )
 
     _validate_attacks(cfg.evaluation.attacks)

@@ -54,6 +54,9 @@ def test_tsv_defaults_to_tab() -> None:
         (["privacy.dp={accuracy_mode: custom, sigma_proportions: [1, 0.5]}"], "one value per length"),
         (["privacy.dp={fabrication_mode: custom, threshold_values: {1: 0.5}}"], "no threshold for length 1"),
         (["explorer.default_language=it"], "must be one of explorer.languages"),
+        (["privacy.dp={epsilon: 4}"], "set synthesis.mode=fitted (or aggregate_seeded)"),
+        (["synthesis.fit_record_count=n"], "'free' | 'published'"),
+        (["synthesis.fit_iterations=0"], "synthesis.fit_iterations: must be >= 1"),
     ],
     ids=[
         "typo-key",
@@ -68,6 +71,9 @@ def test_tsv_defaults_to_tab() -> None:
         "sigma-length",
         "threshold-length-1",
         "language",
+        "dp-needs-an-aggregates-mode",
+        "fit-record-count",
+        "fit-iterations",
     ],
 )
 def test_bad_values_name_the_key_and_fix(overrides: list[str], fragment: str) -> None:

@@ -32,7 +32,7 @@ def dp_release(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) ->
         "input.unknown_values=['', '-99']",
         "privacy.reporting_length=2",
         "privacy.dp={epsilon: 4.0, dataset_id: ctdc-test}",
-        "synthesis.mode=aggregate_seeded",
+        "synthesis.mode=fitted",
         "synthesis.seed=3",
         "explorer.release_date=2026-01-01",
     )

@@ -29,7 +29,7 @@ from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 pytestmark = pytest.mark.spark
 
-MODES = ["row_seeded", "unseeded", "value_seeded", "aggregate_seeded"]
+MODES = ["row_seeded", "unseeded", "value_seeded", "aggregate_seeded", "fitted"]
 
 
 def _sets(spark: SparkSession, root: Path, spec: object, run_id: str = "test") -> list[frozenset[int]]:
@@ -109,7 +109,7 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
         assert len(synthetic) == len(sensitive)
 
 
-@pytest.mark.parametrize("mode", ["row_seeded", "unseeded", "value_seeded"])
+@pytest.mark.parametrize("mode", ["row_seeded", "unseeded", "value_seeded", "fitted"])
 def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, mode: str) -> None:
     k = 5
     root = _synthesize(
@@ -128,19 +128,23 @@ def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, mod
     for record in synthetic:
         if record:
             assert int(np.logical_and.reduce(bits[list(record)], axis=0).sum()) >= k
-    if mode != "unseeded":
+    if mode in ("row_seeded", "value_seeded"):
         counts = Counter(a for s in sensitive for a in s)
         synthetic_counts = Counter(a for s in synthetic for a in s)
         assert synthetic_counts == Counter({a: c // k * k for a, c in counts.items() if c >= k})
 
 
-def test_aggregate_seeded_never_reads_sensitive_tables(
-    spark: SparkSession, example: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "overrides",
+    [("synthesis.mode=aggregate_seeded",), ("synthesis.mode=fitted", "privacy.dp={epsilon: 4.0}")],
+    ids=["aggregate_seeded", "fitted_dp"],
+)
+def test_modes_from_aggregates_never_read_sensitive_tables(
+    spark: SparkSession, example: Path, tmp_path: Path, overrides: tuple[str, ...]
 ) -> None:
-    cfg = job_config(
-        example, tmp_path, "privacy.resolution=2", "synthesis.mode=aggregate_seeded", "synthesis.seed=3"
-    )
+    cfg = job_config(example, tmp_path, "privacy.resolution=2", "synthesis.seed=3", *overrides)
     shutil.copytree(example.parent / "out" / "tables", tmp_path / "tables")
+    shutil.copytree(example.parent / "out" / "staging", tmp_path / "staging")  # the published record count
     for table in ("records", "attributes", "sensitive_aggregates", "risk_by_length"):
         shutil.rmtree(tmp_path / "tables" / table)
     run_synthesize(spark, RunContext(cfg=cfg, run_id="test", input_fingerprint="unused"))

@@ -203,9 +203,9 @@ def _attack_evaluation(
         "training_records": len(frames.training),
         "control_records": len(frames.control),
         "synthetic_records": len(frames.synthetic),
-        # aggregate_seeded reads only published aggregates, which count every record alike.
+        # Synthesis from published aggregates only: they count every record alike.
         "control_held_out_of": "published aggregates only"
-        if ctx.cfg.synthesis.mode == "aggregate_seeded"
+        if ctx.cfg.synthesis_reads_only_aggregates
         else "the synthesizer's row index (official 1-counts still count them)",
         "attacks": {r.name: r.as_dict() for r in results},
         "exceeding_max_risk": [r.name for r in over],
@@ -286,7 +286,7 @@ def _verify_guarantee(
     """Run the mode's guarantee check; raise before anything is written when it fails."""
     cfg = ctx.cfg
     k = cfg.privacy.resolution
-    if cfg.synthesis.mode == "aggregate_seeded":
+    if cfg.synthesis_reads_only_aggregates:
         verification = verify_reportable_combinations(
             synthetic,
             reportable,

@@ -31,9 +31,14 @@ from ctdc_spark.aggregate._counting import csr_of
 from ctdc_spark.aggregate._keys import CombinationLookup
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
-from ctdc_spark.synthesize._batch import SyntheticBatch
+from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches
 from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes
-from ctdc_spark.synthesize._row_seeded import OversamplingControl, consolidate, row_seeded_seeds
+from ctdc_spark.synthesize._row_seeded import (
+    OversamplingControl,
+    consolidate,
+    grown_from_combinations,
+    row_seeded_seeds,
+)
 from ctdc_spark.synthesize._sampler import KSafeSampler
 from ctdc_spark.synthesize._unseeded import unseeded
 
@@ -101,11 +106,19 @@ def _empty_batch() -> pa.RecordBatch:
     )
 
 
+def _attrs_array(batch: SyntheticBatch) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(batch.indptr.astype(np.int32)), pa.array(batch.indices))
+
+
+def _records_table(batch: SyntheticBatch, id_column: str) -> pa.Table:
+    return pa.Table.from_arrays([pa.array(batch.record_ids), _attrs_array(batch)], names=[id_column, "attrs"])
+
+
 def _to_arrow(batch: SyntheticBatch, suppress_key: int) -> pa.RecordBatch:
-    attrs = pa.ListArray.from_arrays(pa.array(batch.indptr.astype(np.int32)), pa.array(batch.indices))
     order = uniforms(suppress_key, batch.record_ids) if len(batch) else np.zeros(0)
     return pa.RecordBatch.from_arrays(
-        [pa.array(batch.record_ids), attrs, pa.array(order)], names=["pre_id", "attrs", "suppress_order"]
+        [pa.array(batch.record_ids), _attrs_array(batch), pa.array(order)],
+        names=["pre_id", "attrs", "suppress_order"],
     )
 
 
@@ -142,6 +155,54 @@ def sample_row_seeded(
         .repartition(partitions)
         .mapInArrow(_task("row_seeded", body, suppress_key), SYNTHETIC_SCHEMA)
     )
+
+
+def sample_grown_from_combinations(
+    spark: SparkSession,
+    starts: SyntheticBatch,
+    index: RowIndexArrays,
+    *,
+    k: int,
+    cache_max_size: int,
+    seed: int,
+    partitions: int,
+) -> DataFrame:
+    """``fitted`` candidates holding given combinations, grown k-safe in ``mapInArrow`` tasks.
+
+    ``starts`` are combinations (their ids: stable ids such as their positions in the reportable
+    aggregates); each start with support >= k gives one maximal k-safe record that holds it.
+    """
+    key, suppress_key = stage_key(seed, "fitted_from_combinations"), stage_key(seed, "suppress")
+    state: dict[str, KSafeSampler] = {}
+
+    def body(batch: pa.RecordBatch) -> SyntheticBatch:
+        sampler = state.get("sampler")
+        if sampler is None:  # one sampler (and its cache) per task
+            sampler = state["sampler"] = KSafeSampler(index.index(), k, cache_max_size)
+        offsets, values, start_ids = csr_of(batch)
+        return grown_from_combinations(sampler, offsets, values, start_ids, key)
+
+    frame = spark.createDataFrame(_records_table(starts, "record_id"))
+    return frame.repartition(partitions).mapInArrow(
+        _task("fitted_from_combinations", body, suppress_key), SYNTHETIC_SCHEMA
+    )
+
+
+def collect_batch(records: DataFrame) -> SyntheticBatch:
+    """Bring ``pre_id, attrs`` rows to the driver as one batch, ordered by ``pre_id``.
+
+    For candidate pools and fitted inputs, whose size the caller bounds; the order makes the result
+    independent of partitioning.
+    """
+    table = records.select(F.col("pre_id").alias("record_id"), "attrs").orderBy("record_id").toArrow()
+    batch = table.combine_chunks().to_batches()[0] if table.num_rows else _empty_batch()
+    offsets, values, ids = csr_of(batch)
+    return SyntheticBatch(offsets, values, ids)
+
+
+def records_frame(spark: SparkSession, records: SyntheticBatch) -> DataFrame:
+    """A driver-side batch as ``pre_id, attrs`` rows."""
+    return spark.createDataFrame(_records_table(records, "pre_id"))
 
 
 def split_quota(available: IntArray, n_shards: int) -> npt.NDArray[np.int64]:
@@ -221,7 +282,7 @@ def sample_consolidation(
                 share = float(quota.sum()) / float(available.sum())
                 control = OversamplingControl(lookup, length, ratio, tries, allowance_scale=share)
             parts.append(consolidate(sampler, quota, key, shard_id, oversampling=control))
-        return _concat(parts)
+        return concat_batches(parts)
 
     return _shard_frame(spark, n_shards, partitions).mapInArrow(
         _task("consolidate", body, suppress_key), SYNTHETIC_SCHEMA
@@ -304,22 +365,11 @@ def sample_aggregate_seeded(
                     count_scale=scale if scale != 1.0 else None,
                 )
             )
-        return _concat(parts)
+        return concat_batches(parts)
 
     return _shard_frame(spark, n_shards, partitions).mapInArrow(
         _task("aggregate_seeded", body, suppress_key), SYNTHETIC_SCHEMA
     )
-
-
-def _concat(parts: list[SyntheticBatch]) -> SyntheticBatch:
-    if len(parts) == 1:
-        return parts[0]
-    lengths = np.concatenate([np.diff(p.indptr) for p in parts]) if parts else np.zeros(0, np.int64)
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    indices = np.concatenate([p.indices for p in parts]) if parts else np.zeros(0, np.int32)
-    ids = np.concatenate([p.record_ids for p in parts]) if parts else np.zeros(0, np.int64)
-    return SyntheticBatch(indptr, indices.astype(np.int32), ids)
 
 
 def attribute_counts(records: DataFrame) -> DataFrame:
