@@ -48,7 +48,7 @@ from ctdc_spark.aggregate._dp_tasks import (
     selection_hashes,
     tuple_count_histogram,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig, load_config
 from ctdc_spark.dp import (
     PRODUCTION_NOISE,

@@ -19,22 +19,22 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions, lookup_of
 from ctdc_spark.aggregate._dp import (
     manifest_privacy,
     metadata_privacy,
     release_record_count,
     run_dp_marginals,
 )
-from ctdc_spark.aggregate._export import (
+from ctdc_spark.combos.counting import count_supports, enumeration_partitions, lookup_of, risk_by_length
+from ctdc_spark.combos.export import (
     TIDY_AGGREGATES_CSV,
     with_selections,
     write_aggregates_csv,
     write_aggregates_tidy_csv,
     write_aggregates_tsv,
 )
-from ctdc_spark.aggregate._keys import KeyLayout
-from ctdc_spark.aggregate._risk import rare_by_length_lines, records_analysis, risk_by_length
+from ctdc_spark.combos.keys import KeyLayout
+from ctdc_spark.combos.risk import rare_by_length_lines, records_analysis
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (

@@ -68,13 +68,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ctdc_spark._testing import maybe_fail_task
-from ctdc_spark.aggregate._counting import csr_of, decode_combo, lookup_of
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
     noisy_release,
     tuple_count_histogram,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.counting import csr_of, decode_combo, lookup_of
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig
 from ctdc_spark.dp import (
     OPENDP_VERSION,

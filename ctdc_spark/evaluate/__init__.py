@@ -48,9 +48,9 @@ from pyspark.sql import functions as F
 
 from ctdc_spark._holdout import control_record_ids, control_size
 from ctdc_spark.aggregate import PreparedRun, load_prepared, sensitive_counts
-from ctdc_spark.aggregate._counting import count_supports, enumeration_partitions
-from ctdc_spark.aggregate._export import published_record_count, with_selections, write_aggregates_tsv
-from ctdc_spark.aggregate._risk import RecordsAnalysis, RiskByLength, records_analysis, risk_by_length
+from ctdc_spark.combos.counting import count_supports, enumeration_partitions, risk_by_length
+from ctdc_spark.combos.export import published_record_count, with_selections, write_aggregates_tsv
+from ctdc_spark.combos.risk import RecordsAnalysis, RiskByLength, records_analysis
 from ctdc_spark.errors import StageFailedError, VerificationError
 from ctdc_spark.evaluate._attacks import (
     CONFIDENCE,

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark import __version__
 from ctdc_spark.aggregate import effective_length
-from ctdc_spark.aggregate._export import TIDY_AGGREGATES_CSV, published_record_count
+from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV, published_record_count
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate._metrics import AgreementRule
 from ctdc_spark.io import delta as delta_io

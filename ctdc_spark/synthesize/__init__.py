@@ -24,8 +24,8 @@ from pyspark.sql import functions as F
 
 from ctdc_spark._holdout import control_record_ids
 from ctdc_spark.aggregate import load_prepared
-from ctdc_spark.aggregate._counting import lookup_of
-from ctdc_spark.aggregate._keys import KeyLayout
+from ctdc_spark.combos.counting import lookup_of
+from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.schemas import COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
