@@ -37,7 +37,7 @@ from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError, e
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import assemble_bundle, switch_latest
 from ctdc_spark.io.paths import is_local_path, local_path
-from ctdc_spark.prepare._layout import list_input_files
+from ctdc_spark.prepare import list_input_files
 from ctdc_spark.schemas import RUNS
 from ctdc_spark.stage import RunContext, StageResult
 

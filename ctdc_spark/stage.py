@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctdc_spark.config import JobConfig
-from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource
+from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource
 from ctdc_spark.io.files import write_json
 from ctdc_spark.io.paths import local_path
 

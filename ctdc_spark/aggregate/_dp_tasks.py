@@ -30,13 +30,13 @@ from ctdc_spark._random import mix64
 from ctdc_spark.combos.enumeration import (
     CHUNK_ROWS,
     Counts,
-    _all_parents_kept,
+    all_parents_kept,
     gather,
     records_by_length,
     reduce_counts,
 )
 from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
-from ctdc_spark.dp._noise import NoiseSource
+from ctdc_spark.dp import NoiseSource
 
 IntArray = npt.NDArray[np.int64]
 _NO_TUPLE = np.iinfo(np.uint64).max
@@ -79,7 +79,7 @@ def valid_tuples(
     combos = ids[:, positions].reshape(-1, k)
     if keep is None:
         return combos, np.ones((n, per_record), dtype=bool)
-    return combos, _all_parents_kept(combos, keep).reshape(n, per_record)
+    return combos, all_parents_kept(combos, keep).reshape(n, per_record)
 
 
 def tuple_count_histogram(

@@ -399,7 +399,7 @@ def iter_counts(
                 if prune:
                     assert keep is not None
                     combos = ids[block][:, positions].reshape(-1, length)
-                    selected = np.flatnonzero(_all_parents_kept(combos, keep))
+                    selected = np.flatnonzero(all_parents_kept(combos, keep))
                     ranks = ranks[selected]
                 counter.add(ranks, None if unit else weights[block], first[block], per_record, selected)
                 if flush_rows is not None and counter.merged_rows > flush_rows:
@@ -430,12 +430,12 @@ def _count_packed(
             layout.pack(combos), np.repeat(weights[block], per_record), np.repeat(first[block], per_record)
         )
         if keep is not None:
-            mask = _all_parents_kept(combos, keep)
+            mask = all_parents_kept(combos, keep)
             chunk = Counts(chunk.words[mask], chunk.counts[mask], chunk.min_record[mask])
         yield reduce_counts([chunk], layout.n_words)
 
 
-def _all_parents_kept(combos: npt.NDArray[np.int32], keep: CombinationLookup) -> npt.NDArray[np.bool_]:
+def all_parents_kept(combos: npt.NDArray[np.int32], keep: CombinationLookup) -> npt.NDArray[np.bool_]:
     """True for combinations whose every drop-one sub-combination is in ``keep``."""
     length = combos.shape[1]
     ok = np.ones(len(combos), dtype=bool)

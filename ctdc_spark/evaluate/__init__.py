@@ -101,7 +101,7 @@ from ctdc_spark.schemas import (
 )
 from ctdc_spark.stage import RunContext, StageResult
 
-__all__ = ["run_evaluate"]
+__all__ = ["AgreementRule", "run_evaluate"]
 
 log = logging.getLogger(__name__)
 

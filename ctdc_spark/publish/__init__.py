@@ -26,10 +26,10 @@ from ctdc_spark import __version__
 from ctdc_spark.aggregate import effective_length
 from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV, published_record_count
 from ctdc_spark.errors import StageFailedError
-from ctdc_spark.evaluate._metrics import AgreementRule
+from ctdc_spark.evaluate import AgreementRule
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import sha256_file, update_metadata
-from ctdc_spark.prepare._attributes import bin_labels
+from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
     BUNDLE_DOCUMENTS,
     CodebookValue,
