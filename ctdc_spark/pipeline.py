@@ -55,7 +55,7 @@ def _stage_functions() -> dict[str, StageFunction]:
     # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
     from ctdc_spark.aggregate import run_aggregate
     from ctdc_spark.evaluate import run_evaluate
-    from ctdc_spark.prepare.stage import run_prepare
+    from ctdc_spark.prepare import run_prepare
     from ctdc_spark.publish import run_publish
     from ctdc_spark.synthesize import run_synthesize
 

@@ -96,7 +96,7 @@ from ctdc_spark.schemas import DP_NOISY_CANDIDATES, PRIVACY_LEDGER
 from ctdc_spark.stage import RunContext
 
 if TYPE_CHECKING:
-    from ctdc_spark.aggregate import PreparedRun
+    from ctdc_spark.aggregate.stage import PreparedRun
 
 __all__ = [
     "BudgetTotals",
