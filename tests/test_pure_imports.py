@@ -47,6 +47,7 @@ PURE_MODULES = [
     "ctdc_spark.aggregate._dp_tasks",
     "ctdc_spark.evaluate._metrics",
     "ctdc_spark.dp",
+    "ctdc_spark.stage",
     "ctdc_spark.cli",
 ]
 

@@ -35,7 +35,6 @@ from ctdc_spark.combos.export import (
 )
 from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.combos.risk import rare_by_length_lines, records_analysis
-from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (
     ATTRIBUTES,
@@ -83,10 +82,7 @@ class PreparedRun:
 
 def load_prepared(spark: SparkSession, ctx: RunContext) -> PreparedRun:
     """Read a run's prepared tables (written by the prepare stage)."""
-    read = {
-        spec.name: delta_io.read_run_table(spark, spec, root=ctx.root, run_id=ctx.run_id)
-        for spec in (RECORDS, ATTRIBUTES, COLUMNS)
-    }
+    read = {spec.name: ctx.tables.read(spark, spec) for spec in (RECORDS, ATTRIBUTES, COLUMNS)}
     n_records = read["records"].count()
     n_attributes = read["attributes"].count()
     n_columns = read["columns"].count()
@@ -174,13 +170,8 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
     try:
         with result.timed("sensitive_aggregates"):
             sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
-            result.delta_versions["sensitive_aggregates"] = delta_io.write_run_table(
-                sensitive.withColumn("run_id", F.lit(ctx.run_id)),
-                SENSITIVE_AGGREGATES,
-                root=ctx.root,
-                run_id=ctx.run_id,
-                signature=ctx.signature,
-                stage="aggregate",
+            result.delta_versions["sensitive_aggregates"] = ctx.tables.write(
+                sensitive.withColumn("run_id", F.lit(ctx.run_id)), SENSITIVE_AGGREGATES, stage="aggregate"
             )
     finally:
         for df in persisted:
@@ -218,7 +209,7 @@ def _write_reportable(
         header label and record count of the reportable export.
     """
     cfg, k = ctx.cfg, ctx.cfg.privacy.resolution
-    sensitive = delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    sensitive = ctx.tables.read(spark, SENSITIVE_AGGREGATES)
     named = with_selections(sensitive, prepared.attributes)
     if cfg.privacy.dp is None:
         reportable = protect(named, resolution=k)
@@ -235,17 +226,12 @@ def _write_reportable(
         header_label, record_count = release_record_count(release, n_records=prepared.n_records)
         result.privacy.update(manifest_privacy(release))
         result.outputs.append(str(update_metadata(ctx.staging_dir, "privacy", metadata_privacy(release))))
-    result.delta_versions["reportable_aggregates"] = delta_io.write_run_table(
-        reportable,
-        REPORTABLE_AGGREGATES,
-        root=ctx.root,
-        run_id=ctx.run_id,
-        signature=ctx.signature,
-        stage="aggregate",
+    result.delta_versions["reportable_aggregates"] = ctx.tables.write(
+        reportable, REPORTABLE_AGGREGATES, stage="aggregate"
     )
-    reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    reportable = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
     for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):
-        result.row_counts[spec.name] = delta_io.rows_written(spark, spec, root=ctx.root, run_id=ctx.run_id)
+        result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
     result.row_counts["records"] = prepared.n_records
     return sensitive, named, reportable, header_label, record_count
 
@@ -324,9 +310,7 @@ def _write_risk(
         ],
         RISK_BY_LENGTH.schema,
     )
-    result.delta_versions["risk_by_length"] = delta_io.write_run_table(
-        risk_df, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
-    )
+    result.delta_versions["risk_by_length"] = ctx.tables.write(risk_df, RISK_BY_LENGTH, stage="aggregate")
     analysis = records_analysis(rows, n_records=prepared.n_records, resolution=k)
     private = ctx.private_dir
     result.outputs.append(

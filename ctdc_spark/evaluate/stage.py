@@ -89,7 +89,6 @@ from ctdc_spark.evaluate._verify import (
     verify_k_synthetic,
     verify_reportable_combinations,
 )
-from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.exports import write_sorted_lines
 from ctdc_spark.io.files import atomic_text_writer, update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (
@@ -115,14 +114,12 @@ SYNTHETIC_EXPORTS = ("synthetic_microdata.csv", "synthetic_microdata_long.csv")
 
 
 def _read_synthetic(spark: SparkSession, ctx: RunContext) -> DataFrame:
-    if not delta_io.run_has_rows(spark, SYNTHETIC_RECORDS, root=ctx.root, run_id=ctx.run_id):
+    if not ctx.tables.has_rows(spark, SYNTHETIC_RECORDS):
         raise StageFailedError(
             f"evaluate: run {ctx.run_id} has no synthetic records; run the synthesize stage first "
             "(ctdc-spark synthesize with the same --run-id)."
         )
-    return delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=ctx.root, run_id=ctx.run_id).select(
-        "record_id", "attrs"
-    )
+    return ctx.tables.read(spark, SYNTHETIC_RECORDS).select("record_id", "attrs")
 
 
 def _wide_frame(
@@ -254,8 +251,8 @@ def _records_analysis_rows(
     The aggregate stage skips its risk analysis with apriori pruning (or when disabled); then the
     engine's rare-record pass runs here on the exact counts.
     """
-    if complete_table and delta_io.run_has_rows(spark, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id):
-        rows = delta_io.read_run_table(spark, RISK_BY_LENGTH, root=ctx.root, run_id=ctx.run_id).collect()
+    if complete_table and ctx.tables.has_rows(spark, RISK_BY_LENGTH):
+        rows = ctx.tables.read(spark, RISK_BY_LENGTH).collect()
         return sorted(
             (
                 RiskByLength(
@@ -335,7 +332,7 @@ def _exact_sensitive(
     the caller unpersists ``persisted``).
     """
     if not ctx.cfg.aggregation.apriori_pruning:
-        return delta_io.read_run_table(spark, SENSITIVE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+        return ctx.tables.read(spark, SENSITIVE_AGGREGATES)
     counts = sensitive_counts(
         prepared, resolution=ctx.cfg.privacy.resolution, apriori_pruning=False, persisted=persisted
     ).persist()
@@ -409,7 +406,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     synthetic = _read_synthetic(spark, ctx)
     n_synthetic = synthetic.count()
     partitions = enumeration_partitions(n_synthetic, spark.sparkContext.defaultParallelism)
-    reportable = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+    reportable = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
     _withdraw_public_outputs(ctx)
     verification = _verify_guarantee(ctx, prepared, synthetic, reportable, partitions)
 
@@ -499,8 +496,8 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     table = spark.createDataFrame(
         [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
     )
-    result.delta_versions[EVALUATION_METRICS.name] = delta_io.write_run_table(
-        table, EVALUATION_METRICS, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="evaluate"
+    result.delta_versions[EVALUATION_METRICS.name] = ctx.tables.write(
+        table, EVALUATION_METRICS, stage="evaluate"
     )
     # Public files last: they exist only once everything else succeeded.
     result.outputs += _release_synthetic_exports(ctx)

@@ -27,7 +27,6 @@ from ctdc_spark.aggregate.stage import effective_length
 from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV, published_record_count
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
-from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import sha256_file, update_metadata
 from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
@@ -75,7 +74,7 @@ COUNTRY_CODES = "iso3166-1-alpha2"
 
 
 def _read(spark: SparkSession, ctx: RunContext, spec: Any) -> DataFrame:
-    return delta_io.read_run_table(spark, spec, root=ctx.root, run_id=ctx.run_id)
+    return ctx.tables.read(spark, spec)
 
 
 def _by_name(names: Iterable[str]) -> set[str]:

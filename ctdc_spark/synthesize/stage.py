@@ -27,7 +27,6 @@ from ctdc_spark.aggregate.stage import load_prepared
 from ctdc_spark.combos.counting import lookup_of
 from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import StageFailedError
-from ctdc_spark.io import delta as delta_io
 from ctdc_spark.schemas import COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext, StageResult
 from ctdc_spark.synthesize._distributed import (
@@ -100,7 +99,7 @@ def _sensitive_modes(
     cfg, syn = ctx.cfg, ctx.cfg.synthesis
     k, seed = cfg.privacy.resolution, ctx.synthesis_seed()
     prepared = load_prepared(spark, ctx)
-    columns = delta_io.read_run_table(spark, COLUMNS, root=ctx.root, run_id=ctx.run_id)
+    columns = ctx.tables.read(spark, COLUMNS)
     info = prepared.attributes.select("attr_id", "column_index", "count").orderBy("attr_id").collect()
     attr_column = np.array([r["column_index"] for r in info], dtype=np.int32)
     single = np.array([r["count"] for r in info], dtype=np.int64)
@@ -151,7 +150,7 @@ def _sensitive_modes(
         oversampling = None
         if syn.mode == "value_seeded" and syn.oversampling_ratio is not None:
             layout = KeyLayout(max(prepared.n_attributes, 1), prepared.max_length)
-            reported = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
+            reported = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
             lookup = lookup_of(reported.select("combo", F.col("protected_count").alias("count")), layout)
             oversampling = (lookup, prepared.max_length, syn.oversampling_ratio, syn.oversampling_tries)
         consolidated = sample_consolidation(
@@ -174,8 +173,8 @@ def _sensitive_modes(
 def _aggregate_seeded(spark: SparkSession, ctx: RunContext) -> tuple[DataFrame, DataFrame]:
     """aggregate_seeded: reads only the reportable aggregates and the column layout."""
     cfg, syn = ctx.cfg, ctx.cfg.synthesis
-    reported = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=ctx.root, run_id=ctx.run_id)
-    columns = delta_io.read_run_table(spark, COLUMNS, root=ctx.root, run_id=ctx.run_id)
+    reported = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
+    columns = ctx.tables.read(spark, COLUMNS)
     dictionary = dictionary_from_reportable(reported, columns)
     info = dictionary.select("attr_id", "column_index").collect()
     if not info:
@@ -225,7 +224,7 @@ def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point."""
     result = StageResult()
     persisted: list[DataFrame] = []
-    columns = delta_io.read_run_table(spark, COLUMNS, root=ctx.root, run_id=ctx.run_id)
+    columns = ctx.tables.read(spark, COLUMNS)
     layout = SourceLayout.from_columns_table(columns)
     try:
         if ctx.cfg.synthesis.mode == "aggregate_seeded":
@@ -235,22 +234,15 @@ def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
         rendered = released_order(
             render_cells(records.withColumnRenamed("pre_id", "record_id"), dictionary, layout)
         )
-        result.delta_versions[SYNTHETIC_RECORDS.name] = delta_io.write_run_table(
-            rendered.withColumn("run_id", F.lit(ctx.run_id)),
-            SYNTHETIC_RECORDS,
-            root=ctx.root,
-            run_id=ctx.run_id,
-            signature=ctx.signature,
-            stage="synthesize",
+        result.delta_versions[SYNTHETIC_RECORDS.name] = ctx.tables.write(
+            rendered.withColumn("run_id", F.lit(ctx.run_id)), SYNTHETIC_RECORDS, stage="synthesize"
         )
     finally:
         for df in persisted:
             df.unpersist()
-    result.row_counts[SYNTHETIC_RECORDS.name] = delta_io.rows_written(
-        spark, SYNTHETIC_RECORDS, root=ctx.root, run_id=ctx.run_id
-    )
+    result.row_counts[SYNTHETIC_RECORDS.name] = ctx.tables.rows_written(spark, SYNTHETIC_RECORDS)
     # Exports re-render from the written table: sampling never runs twice.
-    synthetic = delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=ctx.root, run_id=ctx.run_id)
+    synthetic = ctx.tables.read(spark, SYNTHETIC_RECORDS)
     rendered = render_cells(synthetic.select("record_id", "attrs"), dictionary, layout)
     pending = ctx.pending_dir
     result.outputs.append(str(write_wide_csv(rendered, pending / "synthetic_microdata.csv", layout)))
