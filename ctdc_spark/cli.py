@@ -124,7 +124,7 @@ def _load(args: argparse.Namespace) -> JobConfig:
 
 
 def _validate(cfg: JobConfig) -> int:
-    from ctdc_spark.prepare._layout import inspect_input
+    from ctdc_spark.prepare import inspect_input
 
     layout = inspect_input(cfg.input)
     if layout is None:
@@ -162,7 +162,7 @@ def _print_translations(wording: Wording) -> None:
 
 def _run(args: argparse.Namespace, cfg: JobConfig) -> int:
     from ctdc_spark.pipeline import STAGES, plan_stages, run_pipeline
-    from ctdc_spark.prepare._layout import inspect_input
+    from ctdc_spark.prepare import inspect_input
     from ctdc_spark.session import build_session
 
     if args.command == "run":

@@ -37,7 +37,7 @@ from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError, e
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import assemble_bundle, switch_latest
 from ctdc_spark.io.paths import is_local_path, local_path
-from ctdc_spark.prepare._layout import list_input_files
+from ctdc_spark.prepare import list_input_files
 from ctdc_spark.schemas import RUNS
 from ctdc_spark.stage import RunContext, StageResult
 
@@ -55,7 +55,7 @@ def _stage_functions() -> dict[str, StageFunction]:
     # Imported lazily so `ctdc-spark validate` and unit tests do not import every stage.
     from ctdc_spark.aggregate import run_aggregate
     from ctdc_spark.evaluate import run_evaluate
-    from ctdc_spark.prepare.stage import run_prepare
+    from ctdc_spark.prepare import run_prepare
     from ctdc_spark.publish import run_publish
     from ctdc_spark.synthesize import run_synthesize
 

@@ -12,11 +12,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctdc_spark.config import JobConfig
-from ctdc_spark.dp._noise import PRODUCTION_NOISE, NoiseSource
+from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource
 from ctdc_spark.io.files import write_json
 from ctdc_spark.io.paths import local_path
+
+if TYPE_CHECKING:
+    from ctdc_spark.io.delta import RunTables
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,14 @@ class RunContext:
         """Short hash of what this run's results depend on: the input and the config."""
         text = f"{self.input_fingerprint}:{self.cfg.config_hash()}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @functools.cached_property
+    def tables(self) -> RunTables:
+        """This run's rows of the Delta tables, e.g. ``ctx.tables.read(spark, RECORDS)``."""
+        # Imported on use: this module imports without pyspark, as tests/test_pure_imports.py checks.
+        from ctdc_spark.io.delta import RunTables
+
+        return RunTables(self.root, self.run_id, self.signature)
 
     @property
     def root(self) -> str:

@@ -41,9 +41,9 @@ def measure(spark: Any, rows: int, seed: int, work: Path) -> dict[str, Any]:
     """Run the pipeline on ``rows`` generated records and collect timings, risks and costs."""
     from pyspark.sql import functions as F
 
-    import ctdc_spark.evaluate
+    import ctdc_spark.evaluate.stage
     from ctdc_spark._holdout import control_record_ids
-    from ctdc_spark.aggregate import load_prepared
+    from ctdc_spark.aggregate.stage import load_prepared
     from ctdc_spark.evaluate._attacks import AttackFrames, run_attacks
     from ctdc_spark.io import delta as delta_io
     from ctdc_spark.pipeline import run_pipeline
@@ -81,7 +81,7 @@ def measure(spark: Any, rows: int, seed: int, work: Path) -> dict[str, Any]:
     synthetic = delta_io.read_run_table(spark, SYNTHETIC_RECORDS, root=str(root), run_id=RUN_ID)
     control = control_record_ids(prepared.n_records, cfg.evaluation.attacks, seed=seed)
     frames_started = time.perf_counter()
-    frames = ctdc_spark.evaluate.attack_frames(prepared, synthetic, control)
+    frames = ctdc_spark.evaluate.stage.attack_frames(prepared, synthetic, control)
     frames_seconds = time.perf_counter() - frames_started
     leaking = AttackFrames(frames.training, frames.control, frames.training)
     copy = {

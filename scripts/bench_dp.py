@@ -48,9 +48,9 @@ import pacsynth
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from ctdc_spark.aggregate import load_prepared
 from ctdc_spark.aggregate._dp import run_dp_marginals
-from ctdc_spark.aggregate._export import with_selections
+from ctdc_spark.aggregate.stage import load_prepared
+from ctdc_spark.combos.export import with_selections
 from ctdc_spark.config import JobConfig, SparkConfig, load_config
 from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource, SelectionNoise
 from ctdc_spark.pipeline import run_pipeline

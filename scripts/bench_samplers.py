@@ -22,7 +22,7 @@ from functools import partial
 import numpy as np
 
 from ctdc_spark._random import stage_key
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
 from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
 from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes

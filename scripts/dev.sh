@@ -2,7 +2,8 @@
 # One entry point for the README's two commands.
 #   ./scripts/dev.sh run   set up .venv and run the whole pipeline on the embedded default (sample data)
 #   ./scripts/dev.sh test  set up .venv (with test extras) and run the whole test suite
-#   ./scripts/dev.sh check the quality gates: ruff, ruff format, mypy --strict, doctests (CI runs it first)
+#   ./scripts/dev.sh check the quality gates: ruff, ruff format, mypy --strict, the import contract, doctests
+#                          (CI runs it first)
 # Extra arguments are passed on (to `ctdc-spark run` or to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,11 +47,13 @@ case "$command" in
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   check)
-    # The quality gates CI runs before the tests: lint, format, strict types, the docstring examples.
+    # The quality gates CI runs before the tests: lint, format, strict types, the import contract
+    # (no package imports another's private modules or names, tools/check_imports.py), the docstring examples.
     setup
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
-    "$VENV/bin/mypy" ctdc_spark
+    "$VENV/bin/mypy" ctdc_spark tools
+    "$VENV/bin/python" -m tools.check_imports ctdc_spark
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules ctdc_spark
     ;;
   *)

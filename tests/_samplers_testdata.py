@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import LocalKind, RowIndex
 

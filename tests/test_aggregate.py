@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 
-from ctdc_spark.aggregate import PreparedRun, protect, sensitive_counts
-from ctdc_spark.aggregate._enumerate import count_combinations
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.aggregate.stage import PreparedRun, protect, sensitive_counts
+from ctdc_spark.combos.enumeration import count_combinations
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 

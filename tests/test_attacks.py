@@ -4,7 +4,7 @@ The pure parts run without Spark. The pipeline tests run on 1,500 CTDC-shaped ge
 (no real records) with an extra high-cardinality ``district`` column: k-synthesis drops its rare
 values, so the release is safe, while copies of real records keep them, which is what a
 singling-out attack finds. Copies are planted through a test-only wrapper of
-``ctdc_spark.evaluate.attack_frames`` (what the attacks see), after the k-verification has read
+``ctdc_spark.evaluate.stage.attack_frames`` (what the attacks see), after the k-verification has read
 the real synthetic records, so the failure proves the attack threshold and not the k-check.
 """
 
@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-import ctdc_spark.evaluate
+import ctdc_spark.evaluate.stage
 from ctdc_spark import cli
 from ctdc_spark._holdout import control_record_ids, control_size
-from ctdc_spark.aggregate import PreparedRun
+from ctdc_spark.aggregate.stage import PreparedRun
 from ctdc_spark.config import AttackConfig, load_config
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.evaluate._attacks import (
@@ -218,14 +218,14 @@ def _assert_measured(attacks: dict[str, Any], secrets: tuple[str, ...]) -> None:
 @pytest.fixture
 def planted_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Test-only hook: the attacks see the synthetic records plus a copy of every training record."""
-    real = ctdc_spark.evaluate.attack_frames
+    real = ctdc_spark.evaluate.stage.attack_frames
 
     def with_copies(prepared: PreparedRun, synthetic: DataFrame, control_ids: Any) -> AttackFrames:
         frames = real(prepared, synthetic, control_ids)
         copies = frames.training.set_axis(frames.training.index + 10_000_000)
         return AttackFrames(frames.training, frames.control, pd.concat([frames.synthetic, copies]))
 
-    monkeypatch.setattr(ctdc_spark.evaluate, "attack_frames", with_copies)
+    monkeypatch.setattr(ctdc_spark.evaluate.stage, "attack_frames", with_copies)
     yield
 
 
@@ -307,7 +307,7 @@ def test_dp_run_reports_the_three_attack_families(
 def test_without_anonymeter_the_report_says_how_to_install_it(
     spark: SparkSession, people_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ctdc_spark.evaluate, "anonymeter_available", lambda: False)
+    monkeypatch.setattr(ctdc_spark.evaluate.stage, "anonymeter_available", lambda: False)
     out = tmp_path / "out"
     config = _config(tmp_path / "config.yaml", people_csv, out)
     sets = [arg for setting in ATTACK_SETTINGS for arg in ("--set", setting)]

@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ctdc_spark.aggregate import PreparedRun
 from ctdc_spark.aggregate import _dp as dp_stage
 from ctdc_spark.aggregate._dp import (
     BudgetTotals,
@@ -48,7 +47,8 @@ from ctdc_spark.aggregate._dp_tasks import (
     selection_hashes,
     tuple_count_histogram,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.aggregate.stage import PreparedRun
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig, load_config
 from ctdc_spark.dp import (
     PRODUCTION_NOISE,

@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ctdc_spark import cli
-from ctdc_spark.aggregate._keys import KeyLayout
+from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.evaluate import run_evaluate
 from ctdc_spark.evaluate._compare import public_by_length_and_bucket

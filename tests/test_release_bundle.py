@@ -20,10 +20,10 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
-from ctdc_spark import publish
 from ctdc_spark.config import load_config
 from ctdc_spark.io.files import verify_bundle
 from ctdc_spark.pipeline import RunSummary
+from ctdc_spark.publish import stage as publish
 from tests.conftest import run_stages
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

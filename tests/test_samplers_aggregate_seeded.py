@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import stage_key
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._aggregate_seeded import (
     _AggregateSeeded,
     _SubWeightsMemo,

@@ -68,13 +68,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ctdc_spark._testing import maybe_fail_task
-from ctdc_spark.aggregate._counting import csr_of, decode_combo, lookup_of
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
     noisy_release,
     tuple_count_histogram,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.counting import csr_of, decode_combo, lookup_of
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.config import DpConfig
 from ctdc_spark.dp import (
     OPENDP_VERSION,
@@ -96,7 +96,7 @@ from ctdc_spark.schemas import DP_NOISY_CANDIDATES, PRIVACY_LEDGER
 from ctdc_spark.stage import RunContext
 
 if TYPE_CHECKING:
-    from ctdc_spark.aggregate import PreparedRun
+    from ctdc_spark.aggregate.stage import PreparedRun
 
 __all__ = [
     "BudgetTotals",
@@ -502,9 +502,7 @@ def _record_budget(
     row = spark.createDataFrame(
         [(ctx.run_id, dataset_id, params.epsilon, params.delta, mechanism)], PRIVACY_LEDGER.schema
     )
-    delta_io.write_run_table(
-        row, PRIVACY_LEDGER, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="aggregate"
-    )
+    ctx.tables.write(row, PRIVACY_LEDGER, stage="aggregate")
     totals = (
         delta_io.read_table(spark, PRIVACY_LEDGER, root=ctx.root)
         .where(F.col("dataset_id") == F.lit(dataset_id))
@@ -562,9 +560,7 @@ class _LevelInputs:
 
 
 def _read_level(inputs: _LevelInputs, length: int) -> DataFrame:
-    return delta_io.read_run_table(
-        inputs.spark, DP_NOISY_CANDIDATES, root=inputs.ctx.root, run_id=inputs.ctx.run_id
-    ).where(F.col("length") == length)
+    return inputs.ctx.tables.read(inputs.spark, DP_NOISY_CANDIDATES).where(F.col("length") == length)
 
 
 def _write_noisy_level(
@@ -588,15 +584,8 @@ def _write_noisy_level(
         .select(F.lit(inputs.ctx.run_id).alias("run_id"), F.lit(length).alias("length"), "*")
     )
     # txnVersion = k: a rerun of this run never replaces a committed level (it reuses its noise).
-    delta_io.write_run_table(
-        noisy,
-        DP_NOISY_CANDIDATES,
-        root=inputs.ctx.root,
-        run_id=inputs.ctx.run_id,
-        signature=inputs.ctx.signature,
-        stage="aggregate",
-        txn_version=length,
-        partition_values={"length": length},
+    inputs.ctx.tables.write(
+        noisy, DP_NOISY_CANDIDATES, stage="aggregate", txn_version=length, partition_values={"length": length}
     )
 
 
@@ -605,7 +594,7 @@ def _written_levels(spark: SparkSession, ctx: RunContext) -> frozenset[int]:
     path = delta_io.table_path(ctx.root, DP_NOISY_CANDIDATES.name)
     if not delta_io.table_exists(spark, path):
         return frozenset()
-    table = delta_io.read_run_table(spark, DP_NOISY_CANDIDATES, root=ctx.root, run_id=ctx.run_id)
+    table = ctx.tables.read(spark, DP_NOISY_CANDIDATES)
     return frozenset(int(r["length"]) for r in table.select("length").distinct().collect())
 
 
@@ -724,7 +713,7 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
         records.unpersist()
     if delta_io.table_exists(spark, delta_io.table_path(ctx.root, DP_NOISY_CANDIDATES.name)):
         released = (
-            delta_io.read_run_table(spark, DP_NOISY_CANDIDATES, root=ctx.root, run_id=ctx.run_id)
+            ctx.tables.read(spark, DP_NOISY_CANDIDATES)
             .where(F.col("above_threshold") & (F.col("length") <= len(levels)))
             .select("length", "combo", "noisy_count")
         )

@@ -27,16 +27,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark._random import mix64
-from ctdc_spark.aggregate._enumerate import (
+from ctdc_spark.combos.enumeration import (
     CHUNK_ROWS,
     Counts,
-    _all_parents_kept,
-    _gather,
-    _records_by_length,
+    all_parents_kept,
+    gather,
+    records_by_length,
     reduce_counts,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
-from ctdc_spark.dp._noise import NoiseSource
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.dp import NoiseSource
 
 IntArray = npt.NDArray[np.int64]
 _NO_TUPLE = np.iinfo(np.uint64).max
@@ -49,14 +49,14 @@ def _record_chunks(
 
     Chunks hold at most about :data:`CHUNK_ROWS` tuples, which bounds a task's memory.
     """
-    for m, rows_of_m in _records_by_length(offsets).items():
+    for m, rows_of_m in records_by_length(offsets).items():
         if m < length:
             continue
         positions = subset_positions(m, length)
         step = max(1, CHUNK_ROWS // len(positions))
         for start in range(0, len(rows_of_m), step):
             rows = rows_of_m[start : start + step]
-            yield rows, _gather(offsets, values, rows, m), positions
+            yield rows, gather(offsets, values, rows, m), positions
 
 
 def valid_tuples(
@@ -79,7 +79,7 @@ def valid_tuples(
     combos = ids[:, positions].reshape(-1, k)
     if keep is None:
         return combos, np.ones((n, per_record), dtype=bool)
-    return combos, _all_parents_kept(combos, keep).reshape(n, per_record)
+    return combos, all_parents_kept(combos, keep).reshape(n, per_record)
 
 
 def tuple_count_histogram(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ctdc_spark.aggregate._export import with_selections
+from ctdc_spark.combos.export import with_selections
 from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET, AgreementRule
 
 RARE_COMBINATION_DELIMITER = " AND "

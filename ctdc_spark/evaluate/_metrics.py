@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctdc_spark.aggregate._risk import _fmt as fmt_number
+from ctdc_spark.combos.sds_format import fmt_number
 
 SDS_FIRST_BUCKET = 10
 """SDS's preservation-by-count bins start at 10 whatever k is (SPEC.md 5.2)."""

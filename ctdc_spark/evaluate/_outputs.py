@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ctdc_spark.aggregate._risk import RecordsAnalysis
+from ctdc_spark.combos.risk import RecordsAnalysis
 from ctdc_spark.evaluate._metrics import PrivateMetrics, record_expansion_pct
 from ctdc_spark.evaluate._report import private_statements, public_statements
 from ctdc_spark.evaluate._verify import Verification

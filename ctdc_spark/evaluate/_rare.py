@@ -18,15 +18,15 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from ctdc_spark.aggregate._counting import csr_of, decode_combo
-from ctdc_spark.aggregate._enumerate import (
+from ctdc_spark.combos.counting import csr_of, decode_combo
+from ctdc_spark.combos.enumeration import (
     CHUNK_ROWS,
-    _gather,
-    _records_by_length,
     concat_csr,
     count_combinations,
+    gather,
+    records_by_length,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
 
 IntArray = npt.NDArray[np.int64]
 
@@ -57,13 +57,13 @@ def rare_occurrences(
     if not rare.any():
         return
     lookup = CombinationLookup(layout, counted.words[rare], counted.counts[rare])
-    for m, rows in _records_by_length(offsets).items():
+    for m, rows in records_by_length(offsets).items():
         for length in range(1, min(m, max_length) + 1):
             positions = subset_positions(m, length)
             step = max(1, CHUNK_ROWS // len(positions))
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
-                keys = layout.pack(_gather(offsets, values, chunk, m)[:, positions].reshape(-1, length))
+                keys = layout.pack(gather(offsets, values, chunk, m)[:, positions].reshape(-1, length))
                 hit = lookup.counts_of_keys(keys) > 0
                 if hit.any():
                     yield keys[hit], np.repeat(record_ids[chunk], len(positions))[hit]

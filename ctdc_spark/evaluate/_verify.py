@@ -27,9 +27,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark.aggregate._counting import RARE_LENGTHS_SCHEMA, csr_of, lookup_of, rare_lengths_task
-from ctdc_spark.aggregate._enumerate import _gather, _records_by_length
-from ctdc_spark.aggregate._keys import KeyLayout
+from ctdc_spark.combos.counting import RARE_LENGTHS_SCHEMA, csr_of, lookup_of, rare_lengths_task
+from ctdc_spark.combos.enumeration import gather, records_by_length
+from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import ConfigError
 
 IntArray = npt.NDArray[np.int64]
@@ -115,10 +115,10 @@ def full_set_supports(offsets: IntArray, values: npt.NDArray[np.int32], index: B
     supports = np.full(len(offsets) - 1, -1, dtype=np.int64)
     n_words = index.shape[1]
     block = max(1, _BLOCK_BYTES // max(1, n_words * 8))
-    for m, rows in _records_by_length(offsets).items():
+    for m, rows in records_by_length(offsets).items():
         for start in range(0, len(rows), block):
             chunk = rows[start : start + block]
-            ids = _gather(offsets, values, chunk, m)
+            ids = gather(offsets, values, chunk, m)
             acc = index[ids[:, 0]]  # fancy indexing copies, so the index itself is never modified
             for j in range(1, m):
                 np.bitwise_and(acc, index[ids[:, j]], out=acc)

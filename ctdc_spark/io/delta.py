@@ -18,6 +18,7 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import delta.exceptions as delta_errors
@@ -282,6 +283,52 @@ def run_has_rows(spark: SparkSession, spec: TableSpec, *, root: str, run_id: str
     if not table_exists(spark, path):
         return False
     return bool(read_run_table(spark, spec, root=root, run_id=run_id).limit(1).count())
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """One run's rows of the tables under ``output.root`` (:attr:`ctdc_spark.stage.RunContext.tables`).
+
+    Holds the run's identity, so a stage names only the table: ``ctx.tables.read(spark, RECORDS)``
+    instead of repeating root, run id and signature at every read and write.
+    """
+
+    root: str
+    run_id: str
+    signature: str
+
+    def read(self, spark: SparkSession, spec: TableSpec) -> DataFrame:
+        """The run's rows of ``spec`` (:func:`read_run_table`)."""
+        return read_run_table(spark, spec, root=self.root, run_id=self.run_id)
+
+    def write(
+        self,
+        df: DataFrame,
+        spec: TableSpec,
+        *,
+        stage: str,
+        txn_version: int = 1,
+        partition_values: Mapping[str, int] | None = None,
+    ) -> int:
+        """Replace the run's rows of ``spec`` idempotently (:func:`write_run_table`); its new version."""
+        return write_run_table(
+            df,
+            spec,
+            root=self.root,
+            run_id=self.run_id,
+            signature=self.signature,
+            stage=stage,
+            txn_version=txn_version,
+            partition_values=partition_values,
+        )
+
+    def rows_written(self, spark: SparkSession, spec: TableSpec) -> int:
+        """The run's rows in ``spec`` (:func:`rows_written`)."""
+        return rows_written(spark, spec, root=self.root, run_id=self.run_id)
+
+    def has_rows(self, spark: SparkSession, spec: TableSpec) -> bool:
+        """Whether ``spec`` exists and holds a row of the run (:func:`run_has_rows`)."""
+        return run_has_rows(spark, spec, root=self.root, run_id=self.run_id)
 
 
 def _quote(text: str) -> str:

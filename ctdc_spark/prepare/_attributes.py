@@ -7,7 +7,6 @@ multi-value expansion into ``<col>_<value>`` indicator attributes, and subject-i
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from ctdc_spark.prepare._layout import (
     SEMICOLON,
     InputLayout,
     SourceColumn,
+    bin_labels,
     normalize_text,
 )
 from ctdc_spark.prepare._read import cell
@@ -48,22 +48,6 @@ def normalize_cell(c: Column) -> Column:
 def _java_literal_regex(text: str) -> str:
     """Escape every non-alphanumeric character so ``F.split`` splits on ``text`` literally."""
     return "".join(ch if ch.isalnum() else "\\" + ch for ch in text)
-
-
-def _format_edge(edge: float) -> str:
-    return str(int(edge)) if float(edge).is_integer() else repr(float(edge))
-
-
-def bin_labels(edges: Sequence[float]) -> list[str]:
-    """Labels of the bins of ``edges``: ``<e0``, ``[e0,e1)``, ..., ``>=en``.
-
-    Example:
-        >>> bin_labels([18, 30])
-        ['<18', '[18,30)', '>=30']
-    """
-    text = [_format_edge(e) for e in edges]
-    inner = [f"[{a},{b})" for a, b in itertools.pairwise(text)]
-    return [f"<{text[0]}", *inner, f">={text[-1]}"]
 
 
 def _bin(number: Column, edges: Sequence[float]) -> Column:

@@ -2,7 +2,8 @@
 
 ``ctdc-spark validate`` uses this module alone: it lists the input files, reads each file's header
 on the driver (a few bytes), normalises header names (SPEC.md 2.2) and resolves every column the
-config names. Messages name files, columns and row numbers, never cell values.
+config names. Messages name files, columns and row numbers, never cell values. It also names the
+bins of numeric columns (:func:`bin_labels`), which the explorer declares as well.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import difflib
 import gzip
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -53,6 +55,22 @@ def normalize_text(text: str) -> str:
     """
     trimmed = LINE_BREAKS.sub(" ", _EDGE_WHITESPACE.sub("", text))
     return trimmed.replace(";", SEMICOLON).replace(":", COLON)
+
+
+def _format_edge(edge: float) -> str:
+    return str(int(edge)) if float(edge).is_integer() else repr(float(edge))
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """Labels of the bins of ``edges``: ``<e0``, ``[e0,e1)``, ..., ``>=en``.
+
+    Example:
+        >>> bin_labels([18, 30])
+        ['<18', '[18,30)', '>=30']
+    """
+    text = [_format_edge(e) for e in edges]
+    inner = [f"[{a},{b})" for a, b in itertools.pairwise(text)]
+    return [f"<{text[0]}", *inner, f">={text[-1]}"]
 
 
 def _match_key(name: str) -> str:

@@ -234,16 +234,12 @@ def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
         for spec, df in written:
             if df is None:
                 continue
-            version = delta_io.write_run_table(
-                df, spec, root=ctx.root, run_id=ctx.run_id, signature=ctx.signature, stage="prepare"
-            )
+            version = ctx.tables.write(df, spec, stage="prepare")
             result.delta_versions[spec.name] = version
             result.outputs.append(delta_io.table_path(ctx.root, spec.name))
         for spec in (RECORDS, ATTRIBUTES, REJECTED):
             if spec.name in result.delta_versions:
-                result.row_counts[spec.name] = delta_io.rows_written(
-                    spark, spec, root=ctx.root, run_id=ctx.run_id
-                )
+                result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
         return result
     finally:
         for df in persisted:

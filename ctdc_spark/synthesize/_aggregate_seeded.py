@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark._random import RecordStream
-from ctdc_spark.aggregate._keys import CombinationLookup
+from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.synthesize._batch import SyntheticBatch, shard_record_id, shard_record_ids
 from ctdc_spark.synthesize._combos import IndexedLookup, combinations_with
 from ctdc_spark.synthesize._row_index import Int32Array, IntArray

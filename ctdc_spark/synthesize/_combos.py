@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ctdc_spark.aggregate._keys import CombinationLookup, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, subset_positions
 from ctdc_spark.synthesize._row_index import Int32Array, IntArray
 
 

@@ -27,8 +27,8 @@ from pyspark.sql import types as T
 
 from ctdc_spark._random import stage_key, uniforms
 from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
-from ctdc_spark.aggregate._counting import csr_of
-from ctdc_spark.aggregate._keys import CombinationLookup
+from ctdc_spark.combos.counting import csr_of
+from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
 from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches

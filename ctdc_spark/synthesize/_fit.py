@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark._random import uniforms
-from ctdc_spark.aggregate._keys import CombinationLookup, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, subset_positions
 from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import Int32Array, IntArray
 
@@ -257,7 +257,7 @@ def uncovered_combinations(
     """The released combinations no candidate holds, as records (ids: their table positions).
 
     Example:
-        >>> from ctdc_spark.aggregate._keys import KeyLayout
+        >>> from ctdc_spark.combos.keys import KeyLayout
         >>> layout = KeyLayout(3, 2)
         >>> targets = CombinationLookup(layout, layout.pack(np.array([[0, -1], [1, -1], [0, 1]])), np.ones(3))
         >>> missing = uncovered_combinations(SyntheticBatch.from_records([[0]], [0]), targets, 2)

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark._random import RecordStream, uniforms
-from ctdc_spark.aggregate._keys import CombinationLookup
+from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.synthesize._batch import SHARD_ID_BITS, SyntheticBatch, shard_record_id, shard_record_ids
 from ctdc_spark.synthesize._combos import IndexedLookup, combinations_with
 from ctdc_spark.synthesize._row_index import IntArray

@@ -1,9 +1,10 @@
 """Distributed support counting: enumerate in ``mapInArrow`` tasks, sum with one shuffle.
 
 Each task turns its records into pre-aggregated ``(k0..kN, count, first_record)`` rows with the
-pure numpy code of :mod:`._enumerate`; Spark sums them in one ``groupBy`` (one shuffle), and the
+pure numpy code of :mod:`.enumeration`; Spark sums them in one ``groupBy`` (one shuffle), and the
 packed keys are decoded back to ``array<int>`` with column expressions. No row-at-a-time Python
-UDF is involved.
+UDF is involved. The risk analysis' per-length numbers (:func:`risk_by_length`) reuse the same
+tasks against the frequent set.
 """
 
 from __future__ import annotations
@@ -14,26 +15,27 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
-from ctdc_spark.aggregate._enumerate import (
+from ctdc_spark.combos.enumeration import (
     FLUSH_ROWS,
     Counts,
     concat_csr,
     iter_counts,
     shortest_rare_lengths,
 )
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
+from ctdc_spark.combos.risk import RiskByLength
 
 RECORDS_PER_PARTITION = 500_000
 """Most records per enumeration task. Every task emits its own distinct combinations to the shuffle,
 so the shuffle carries about ``tasks x distinct`` rows: fewer, larger tasks shuffle less (at 200k
 CTDC-shaped records and L = 4, 4 tasks emit 11.3M rows for 4.3M distinct combinations, 8 tasks
 17.2M). A task's memory does not grow with its records: it hands its counts to the shuffle every
-:data:`._enumerate.FLUSH_ROWS` distinct combinations."""
+:data:`.enumeration.FLUSH_ROWS` distinct combinations."""
 
 _OUTPUT_BATCH = 500_000
 
@@ -226,3 +228,73 @@ def rare_lengths_task(
 RARE_LENGTHS_SCHEMA = T.StructType(
     [T.StructField("record_id", T.LongType(), False), T.StructField("rare_length", T.IntegerType(), False)]
 )
+
+
+def risk_by_length(
+    spark: SparkSession,
+    sensitive: DataFrame,
+    records: DataFrame,
+    *,
+    layout: KeyLayout,
+    max_length: int,
+    resolution: int,
+    partitions: int,
+) -> list[RiskByLength]:
+    """Compute the risk table for lengths 1..L.
+
+    Computed distributedly, never by collecting records (ARCHITECTURE.md 5):
+
+    * rare/distinct combinations per length: a ``groupBy`` over the sensitive aggregates;
+    * records made unique at length l (SPEC.md 5.2): a combination with count 1 identifies its only
+      record (``first_record``), so a ``groupBy(first_record).min(length)`` gives each record's
+      shortest unique length without revisiting records;
+    * records made rare at length l: a record has a combination with count < k at length l exactly
+      when not all of its ``C(m, l)`` combinations are frequent, which a second enumeration pass checks
+      against the (small) frequent set in ``mapInArrow`` tasks.
+
+    Args:
+        spark: Session.
+        sensitive: Sensitive aggregates (``length``, ``combo``, ``count``, ``first_record``).
+        records: ``record_id``, ``attrs``.
+        layout: Key layout of the run.
+        max_length: L.
+        resolution: k.
+        partitions: Enumeration tasks for the rare-record pass.
+
+    Returns:
+        One row per length (collected: L rows).
+    """
+    combos = {
+        r["length"]: (r["n"], r["rare"])
+        for r in sensitive.groupBy("length")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.when(F.col("count") < resolution, 1).otherwise(0)).alias("rare"),
+        )
+        .collect()
+    }
+    unique = (
+        sensitive.where(F.col("count") == 1)
+        .groupBy(F.col("first_record").alias("record_id"))
+        .agg(F.min("length").alias("unique_length"))
+    )
+    frequent = lookup_of(sensitive.where(F.col("count") >= resolution), layout)
+    rare = (
+        records.select("record_id", "attrs")
+        .repartition(partitions)
+        .mapInArrow(rare_lengths_task(layout, max_length, frequent), RARE_LENGTHS_SCHEMA)
+    )
+    # SPEC.md 5.2: a record counts as rare only if it is not unique at any length.
+    rare_only = rare.join(unique, "record_id", "left_anti")
+    unique_counts: dict[int, int] = {r[0]: r[1] for r in unique.groupBy("unique_length").count().collect()}
+    rare_counts: dict[int, int] = {r[0]: r[1] for r in rare_only.groupBy("rare_length").count().collect()}
+    return [
+        RiskByLength(
+            length=length,
+            combinations=int(combos.get(length, (0, 0))[0]),
+            rare_combinations=int(combos.get(length, (0, 0))[1] or 0),
+            unique_records=int(unique_counts.get(length, 0)),
+            rare_records=int(rare_counts.get(length, 0)),
+        )
+        for length in range(1, max_length + 1)
+    ]

@@ -1,25 +1,14 @@
 """Sensitive-data risk analysis (private): rare combinations and linkable records by length.
 
-Computed distributedly, never by collecting records (ARCHITECTURE.md 5):
-
-* rare/distinct combinations per length: a ``groupBy`` over the sensitive aggregates;
-* records made unique at length l (SPEC.md 5.2): a combination with count 1 identifies its only
-  record (``first_record``), so a ``groupBy(first_record).min(length)`` gives each record's
-  shortest unique length without revisiting records;
-* records made rare at length l: a record has a combination with count < k at length l exactly
-  when not all of its ``C(m, l)`` combinations are frequent, which a second enumeration pass checks
-  against the (small) frequent set in ``mapInArrow`` tasks.
+The per-length numbers come from Spark (:func:`ctdc_spark.combos.counting.risk_by_length`); this
+module protects them and writes the SDS TSV lines of SPEC.md 3.3 and 5.3, in plain Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
-from ctdc_spark.aggregate._counting import RARE_LENGTHS_SCHEMA, lookup_of, rare_lengths_task
-from ctdc_spark.aggregate._keys import KeyLayout
+from ctdc_spark.combos.sds_format import fmt_number
 
 
 @dataclass(frozen=True)
@@ -38,76 +27,12 @@ def floor_to(value: int, k: int) -> int:
     return (value // k) * k
 
 
-def risk_by_length(
-    spark: SparkSession,
-    sensitive: DataFrame,
-    records: DataFrame,
-    *,
-    layout: KeyLayout,
-    max_length: int,
-    resolution: int,
-    partitions: int,
-) -> list[RiskByLength]:
-    """Compute the risk table for lengths 1..L.
-
-    Args:
-        spark: Session.
-        sensitive: Sensitive aggregates (``length``, ``combo``, ``count``, ``first_record``).
-        records: ``record_id``, ``attrs``.
-        layout: Key layout of the run.
-        max_length: L.
-        resolution: k.
-        partitions: Enumeration tasks for the rare-record pass.
-
-    Returns:
-        One row per length (collected: L rows).
-    """
-    combos = {
-        r["length"]: (r["n"], r["rare"])
-        for r in sensitive.groupBy("length")
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(F.when(F.col("count") < resolution, 1).otherwise(0)).alias("rare"),
-        )
-        .collect()
-    }
-    unique = (
-        sensitive.where(F.col("count") == 1)
-        .groupBy(F.col("first_record").alias("record_id"))
-        .agg(F.min("length").alias("unique_length"))
-    )
-    frequent = lookup_of(sensitive.where(F.col("count") >= resolution), layout)
-    rare = (
-        records.select("record_id", "attrs")
-        .repartition(partitions)
-        .mapInArrow(rare_lengths_task(layout, max_length, frequent), RARE_LENGTHS_SCHEMA)
-    )
-    # SPEC.md 5.2: a record counts as rare only if it is not unique at any length.
-    rare_only = rare.join(unique, "record_id", "left_anti")
-    unique_counts: dict[int, int] = {r[0]: r[1] for r in unique.groupBy("unique_length").count().collect()}
-    rare_counts: dict[int, int] = {r[0]: r[1] for r in rare_only.groupBy("rare_length").count().collect()}
-    return [
-        RiskByLength(
-            length=length,
-            combinations=int(combos.get(length, (0, 0))[0]),
-            rare_combinations=int(combos.get(length, (0, 0))[1] or 0),
-            unique_records=int(unique_counts.get(length, 0)),
-            rare_records=int(rare_counts.get(length, 0)),
-        )
-        for length in range(1, max_length + 1)
-    ]
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".") if x else "0"
-
-
 def rare_by_length_lines(rows: list[RiskByLength]) -> list[str]:
     """``sensitive_rare_by_length.tsv`` (SPEC.md 3.3): raw distinct and rare combination counts."""
     lines = ["sen_combo_length\tcombo_count\trare_count\trare_proportion"]
     for r in rows:
         proportion = r.rare_combinations / r.combinations if r.combinations else 0.0
-        lines.append(f"{r.length}\t{r.combinations}\t{r.rare_combinations}\t{_fmt(proportion)}")
+        lines.append(f"{r.length}\t{r.combinations}\t{r.rare_combinations}\t{fmt_number(proportion)}")
     return lines
 
 
@@ -167,8 +92,8 @@ class RecordsAnalysis:
         lines = ["combo_length\tsen_rare\tsen_rare_pct\tsen_unique\tsen_unique_pct\tsen_risky\tsen_risky_pct"]
         for b in self.by_length:
             lines.append(
-                f"{b.length}\t{b.rare}\t{_fmt(b.pct(b.rare))}\t{b.unique}\t{_fmt(b.pct(b.unique))}"
-                f"\t{b.risky}\t{_fmt(b.pct(b.risky))}"
+                f"{b.length}\t{b.rare}\t{fmt_number(b.pct(b.rare))}\t{b.unique}\t{fmt_number(b.pct(b.unique))}"
+                f"\t{b.risky}\t{fmt_number(b.pct(b.risky))}"
             )
         return lines
 

@@ -25,7 +25,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from ctdc_spark.aggregate._keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
 
 IntArray = npt.NDArray[np.int64]
 
@@ -188,14 +188,13 @@ def concat_csr(
     return offsets, values, record_ids
 
 
-def _records_by_length(offsets: IntArray) -> dict[int, IntArray]:
+def records_by_length(offsets: IntArray) -> dict[int, IntArray]:
+    """The rows of a CSR batch grouped by their number of attributes ``m`` (records without any left out)."""
     lengths = np.diff(offsets)
     return {int(m): np.flatnonzero(lengths == m) for m in np.unique(lengths) if m > 0}
 
 
-def _gather(
-    offsets: IntArray, values: npt.NDArray[np.int32], rows: IntArray, m: int
-) -> npt.NDArray[np.int32]:
+def gather(offsets: IntArray, values: npt.NDArray[np.int32], rows: IntArray, m: int) -> npt.NDArray[np.int32]:
     """The attribute ids of ``rows`` (all of length ``m``) as an ``(len(rows), m)`` matrix."""
     gathered: npt.NDArray[np.int32] = values[offsets[rows][:, None] + np.arange(m)]
     return gathered
@@ -365,8 +364,8 @@ def iter_counts(
     n_ids = max(layout.n_attributes, int(values.max()) + 1 if len(values) else 0, 1)
     by_length: dict[int, _LengthCounts] = {}
     slow: list[Counts] = []  # lengths whose ranks would not fit an int64 (huge attribute sets)
-    for m, rows in _records_by_length(offsets).items():
-        ids, weights, first = _distinct_records(_gather(offsets, values, rows, m), record_ids[rows])
+    for m, rows in records_by_length(offsets).items():
+        ids, weights, first = _distinct_records(gather(offsets, values, rows, m), record_ids[rows])
         by_first = np.argsort(first)
         ids, weights, first = ids[by_first], weights[by_first], first[by_first]
         unit = bool((weights == 1).all())
@@ -400,7 +399,7 @@ def iter_counts(
                 if prune:
                     assert keep is not None
                     combos = ids[block][:, positions].reshape(-1, length)
-                    selected = np.flatnonzero(_all_parents_kept(combos, keep))
+                    selected = np.flatnonzero(all_parents_kept(combos, keep))
                     ranks = ranks[selected]
                 counter.add(ranks, None if unit else weights[block], first[block], per_record, selected)
                 if flush_rows is not None and counter.merged_rows > flush_rows:
@@ -431,12 +430,12 @@ def _count_packed(
             layout.pack(combos), np.repeat(weights[block], per_record), np.repeat(first[block], per_record)
         )
         if keep is not None:
-            mask = _all_parents_kept(combos, keep)
+            mask = all_parents_kept(combos, keep)
             chunk = Counts(chunk.words[mask], chunk.counts[mask], chunk.min_record[mask])
         yield reduce_counts([chunk], layout.n_words)
 
 
-def _all_parents_kept(combos: npt.NDArray[np.int32], keep: CombinationLookup) -> npt.NDArray[np.bool_]:
+def all_parents_kept(combos: npt.NDArray[np.int32], keep: CombinationLookup) -> npt.NDArray[np.bool_]:
     """True for combinations whose every drop-one sub-combination is in ``keep``."""
     length = combos.shape[1]
     ok = np.ones(len(combos), dtype=bool)
@@ -465,7 +464,7 @@ def shortest_rare_lengths(
     """
     n = len(offsets) - 1
     result = np.zeros(n, dtype=np.int32)
-    by_m = _records_by_length(offsets)
+    by_m = records_by_length(offsets)
     for length in range(1, max_length + 1):
         for m, rows_of_m in by_m.items():
             if length > m:
@@ -477,7 +476,7 @@ def shortest_rare_lengths(
             step = max(1, CHUNK_ROWS // len(positions))
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
-                combos = _gather(offsets, values, chunk, m)[:, positions].reshape(-1, length)
+                combos = gather(offsets, values, chunk, m)[:, positions].reshape(-1, length)
                 frequent_mask = (frequent.counts(combos) > 0).reshape(len(chunk), len(positions))
                 has_rare = ~frequent_mask.all(axis=1)
                 result[chunk[has_rare]] = length

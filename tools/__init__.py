@@ -1,0 +1,1 @@
+"""Checks the quality gates run over the source tree (``scripts/dev.sh check``)."""
