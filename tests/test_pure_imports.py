@@ -44,6 +44,7 @@ PURE_MODULES = [
     "ctdc_spark.synthesize._row_seeded",
     "ctdc_spark.synthesize._aggregate_seeded",
     "ctdc_spark.synthesize._unseeded",
+    "ctdc_spark.synthesize._fit",
     "ctdc_spark.aggregate._dp_tasks",
     "ctdc_spark.evaluate._metrics",
     "ctdc_spark.dp",
