@@ -161,12 +161,6 @@ def records_of(batch: SyntheticBatch) -> list[list[int]]:
     return [batch.record(i).tolist() for i in range(len(batch))]
 
 
-def concat(*batches: SyntheticBatch) -> SyntheticBatch:
-    records = [r for b in batches for r in records_of(b)]
-    ids = np.concatenate([b.record_ids for b in batches])
-    return SyntheticBatch.from_records(records, ids)
-
-
 def same_batch(a: SyntheticBatch, b: SyntheticBatch) -> bool:
     return (
         np.array_equal(a.indptr, b.indptr)

@@ -9,7 +9,6 @@ import pytest
 from _samplers_testdata import (
     ENGINE_VARIANTS,
     Table,
-    concat,
     make_lookup,
     random_table,
     records_of,
@@ -21,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import RecordStream, stage_key, uniforms
-from ctdc_spark.synthesize._batch import SyntheticBatch, shard_record_ids
+from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches, shard_record_ids
 from ctdc_spark.synthesize._row_seeded import (
     OversamplingControl,
     consolidate,
@@ -53,7 +52,7 @@ def _row_seeded(table: Table, k: int, seed: int) -> tuple[SyntheticBatch, Synthe
     sampler = KSafeSampler(table.index(), k, 1000)
     extra = consolidate(sampler, _consolidation_quota(table, k, phase1), stage_key(seed, "consolidate"), 0)
     targets = table.single() // k * k
-    final = suppress_reference(concat(phase1, extra), targets, stage_key(seed, "suppress"))
+    final = suppress_reference(concat_batches([phase1, extra]), targets, stage_key(seed, "suppress"))
     return phase1, extra, final
 
 
@@ -118,7 +117,7 @@ def test_phase1_is_independent_of_batching_cache_and_representation(
         indptr = table.indptr[lo : hi + 1] - table.indptr[lo]
         indices = table.indices[table.indptr[lo] : table.indptr[hi]]
         parts.append(row_seeded_seeds(sampler, indptr, indices, ids[lo:hi], key))
-    assert same_batch(concat(*parts), reference)
+    assert same_batch(concat_batches(parts), reference)
 
 
 @settings(max_examples=30, deadline=None)
