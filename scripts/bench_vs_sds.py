@@ -49,10 +49,12 @@ from typing import Any
 
 import pandas as pd
 
+from ctdc_spark.pipeline import STAGES
 from scripts._bench_util import (
     CONFIG,
     ctdc_columns,
     ctdc_frame,
+    load,
     machine,
     measure_command,
     measured,
@@ -194,7 +196,7 @@ def _cell(phase: Mapping[str, Any] | None, key: str, fmt: str) -> str:
     if not phase:
         return "–"
     if phase.get("error"):
-        return str(phase["error"])
+        return str(phase["error"]) if key == "seconds" else "–"
     value = phase.get(key)
     return "–" if value is None else format(value, fmt)
 
@@ -228,7 +230,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     ]
     quick = report.get("quickstart")
     if quick:
-        stages = ", ".join(f"{s} {v:.1f}" for s, v in quick.get("stages", {}).items())
+        seconds = quick.get("stages", {})
+        stages = ", ".join(f"{s} {seconds[s]:.1f}" for s in STAGES if s in seconds)
         lines += [
             "## Quickstart: `ctdc-spark run` on the embedded default (15k sample)",
             "",
@@ -466,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench_vs_sds_") as tmp:
             work = Path(tmp)
             data, rows, label = _data_for(size, work, args.seed)
-            case: dict[str, Any] = {"size": size, "rows": rows, "label": label, "load": os.getloadavg()}
+            case: dict[str, Any] = {"size": size, "rows": rows, "label": label, "load": load()}
             if sds_cli and size not in skip_sds:
                 case["sds"] = run_sds(args.sds_cli, data, work, modes=modes, timeout=args.sds_timeout)
             if not args.skip_spark:
