@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -247,6 +249,56 @@ def measured(interval: float = 0.2) -> Iterator[Phase]:
         if reset:
             phase.peak_rss_self_mb = _status_kb("VmHWM") / 1024
         phase.load_after = load()
+
+
+@dataclass
+class CommandResult:
+    """How a command measured by :func:`measure_command` ran."""
+
+    phase: Phase
+    returncode: int | None
+    """``None`` when it was stopped at its time-out."""
+    stderr: str
+
+
+def measure_command(
+    cmd: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None, interval: float = 0.2
+) -> CommandResult:
+    """Run ``cmd`` and measure it alone: wall time, the CPU time and peak PSS of its process tree.
+
+    Unlike :func:`measured`, the caller's own process is not counted, so a command's memory is its
+    own (the benchmark's driver holds pandas and the generated data). Stdout is discarded, stderr
+    kept (a run's JSON log). At ``timeout`` seconds the command's process group is killed.
+    """
+    phase = Phase(load_before=load())
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        cpu_start = tree_cpu_seconds(proc.pid)
+        start = time.perf_counter()
+        peak, ticks, tree = 0, 0, [proc.pid]
+        returncode: int | None = None
+        while True:
+            if ticks % 10 == 0:  # as in measured(): new processes appear rarely
+                tree = process_tree(proc.pid)
+            peak = max(peak, sum(_pss_kb(pid) for pid in tree))
+            ticks += 1
+            # Read before the wait: once reaped, the tree's last CPU times are gone.
+            cpu = tree_cpu_seconds(proc.pid) - cpu_start
+            try:
+                returncode = proc.wait(interval)
+                break
+            except subprocess.TimeoutExpired:
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    break
+        phase.seconds = time.perf_counter() - start
+        phase.cpu_seconds = cpu
+        phase.peak_tree_mb = peak / 1024
+        phase.load_after = load()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", errors="replace")
+    return CommandResult(phase, returncode, stderr)
 
 
 def run_worker_process(

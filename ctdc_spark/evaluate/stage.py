@@ -113,13 +113,19 @@ SYNTHETIC_EXPORTS = ("synthetic_microdata.csv", "synthetic_microdata_long.csv")
 """The synthesize stage's exports: held in ``private/<run_id>/pending/`` until verified here."""
 
 
-def _read_synthetic(spark: SparkSession, ctx: RunContext) -> DataFrame:
-    if not ctx.tables.has_rows(spark, SYNTHETIC_RECORDS):
+def _read_synthetic(spark: SparkSession, ctx: RunContext) -> tuple[DataFrame, int]:
+    """This run's synthetic records and their number (one count, which the stage needs anyway)."""
+    try:
+        synthetic = ctx.tables.read(spark, SYNTHETIC_RECORDS)
+        n_synthetic = synthetic.count()
+    except FileNotFoundError:
+        n_synthetic = 0
+    if n_synthetic == 0:
         raise StageFailedError(
             f"evaluate: run {ctx.run_id} has no synthetic records; run the synthesize stage first "
             "(ctdc-spark synthesize with the same --run-id)."
         )
-    return ctx.tables.read(spark, SYNTHETIC_RECORDS).select("record_id", "attrs")
+    return synthetic.select("record_id", "attrs"), n_synthetic
 
 
 def _wide_frame(
@@ -403,8 +409,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     k = cfg.privacy.resolution
     prepared = load_prepared(spark, ctx)
     max_length = prepared.max_length
-    synthetic = _read_synthetic(spark, ctx)
-    n_synthetic = synthetic.count()
+    synthetic, n_synthetic = _read_synthetic(spark, ctx)
     partitions = enumeration_partitions(n_synthetic, spark.sparkContext.defaultParallelism)
     reportable = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
     _withdraw_public_outputs(ctx)

@@ -212,19 +212,22 @@ def _last_commit_with(spark: SparkSession, path: str, metadata: str) -> int:
     ``latest_version`` right after a write could name another run's concurrent commit, and after an
     idempotent no-op it names whatever was committed last.
     """
-    found = (
-        DeltaTable.forPath(spark, path)
+    # The newest matching commit on the driver: a Spark aggregate over the few history rows would
+    # cost two more jobs per write.
+    found = [
+        int(row[0])
+        for row in DeltaTable.forPath(spark, path)
         .history()
         .where(F.col("userMetadata") == F.lit(metadata))
-        .agg(F.max("version"))
-        .collect()[0][0]
-    )
-    # None only if the commit has aged out of the log (delta.logRetentionDuration).
-    return latest_version(spark, path) if found is None else int(found)
+        .select("version")
+        .collect()
+    ]
+    # Empty only if the commit has aged out of the log (delta.logRetentionDuration).
+    return max(found) if found else latest_version(spark, path)
 
 
-def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, Any]], *, root: str) -> int:
-    """Append a few driver-side rows to an append-only table (the run manifest); return the new version."""
+def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, Any]], *, root: str) -> None:
+    """Append a few driver-side rows to an append-only table (the run manifest)."""
     path = ensure_table(spark, root, spec)
     df = spark.createDataFrame([tuple(r.get(f.name) for f in spec.schema.fields) for r in rows], spec.schema)
 
@@ -232,7 +235,6 @@ def append_rows(spark: SparkSession, spec: TableSpec, rows: list[Mapping[str, An
         df.write.format("delta").mode("append").save(path)
 
     retry_on_conflict(append, what=spec.name)
-    return latest_version(spark, path)
 
 
 def read_table(spark: SparkSession, spec: TableSpec, *, root: str, version: int | None = None) -> DataFrame:

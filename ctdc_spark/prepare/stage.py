@@ -145,8 +145,12 @@ def prepare_tables(
         raw = raw.where(F.col("row_number") <= F.lit(cfg.record_limit))
     checked = raw.withColumn("problem", F.coalesce("problem", bin_problems(raw, layout=layout, rules=rules)))
     # Parsed once and reused by the checks and every table below (RELIABILITY.md 4.1: malformed-row
-    # accounting must run on materialised rows, not on re-parsed, column-pruned scans).
-    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    # accounting must run on materialised rows, not on re-parsed, column-pruned scans). A file is
+    # one ordered split (multiLine), so everything downstream would run in a single task: spread
+    # the numbered rows over the cores, by row number so a recomputed partition holds the same rows.
+    checked = checked.repartition(spark.sparkContext.defaultParallelism, "row_number").persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     persisted: list[DataFrame] = [checked]
     bad = _check_bad_rows(checked, cfg, layout)
     rejected = None
