@@ -571,9 +571,23 @@ def load_config(
         key, value = parse_override(text)
         _set_path(tree, key, value)
     _texts_per_language(tree)
+    _dp_synthesis_default(tree)
     cfg = _build(JobConfig, tree, "")
     validate_config(cfg)
     return cfg
+
+
+def _dp_synthesis_default(tree: dict[str, Any]) -> None:
+    """With ``privacy.dp`` set and no ``synthesis.mode`` given, synthesis is ``fitted``: on the DP
+    aggregates it beats aggregate_seeded on pairs and triples with fewer records
+    (benchmarks/fidelity.md), and row_seeded, the k-mode default, would break the DP guarantee."""
+    privacy, synthesis = tree.get("privacy"), tree.get("synthesis")
+    if not isinstance(privacy, dict) or privacy.get("dp") is None:
+        return
+    if synthesis is None:
+        tree["synthesis"] = synthesis = {}
+    if isinstance(synthesis, dict):
+        synthesis.setdefault("mode", "fitted")
 
 
 def _check(condition: bool, message: str) -> None:

@@ -54,7 +54,10 @@ def test_tsv_defaults_to_tab() -> None:
         (["privacy.dp={accuracy_mode: custom, sigma_proportions: [1, 0.5]}"], "one value per length"),
         (["privacy.dp={fabrication_mode: custom, threshold_values: {1: 0.5}}"], "no threshold for length 1"),
         (["explorer.default_language=it"], "must be one of explorer.languages"),
-        (["privacy.dp={epsilon: 4}"], "set synthesis.mode=fitted (or aggregate_seeded)"),
+        (
+            ["privacy.dp={epsilon: 4}", "synthesis.mode=row_seeded"],
+            "set synthesis.mode=fitted (or aggregate_seeded)",
+        ),
         (["synthesis.fit_record_count=n"], "'free' | 'published'"),
         (["synthesis.fit_iterations=0"], "synthesis.fit_iterations: must be >= 1"),
     ],
@@ -204,3 +207,13 @@ def test_a_relative_input_path_in_a_file_is_relative_to_that_file(
     assert typed.input.path == "mine.csv"  # a --set path is the shell's, relative to the working dir
     remote = load_config(None, overrides=["input.path=s3://bucket/in.csv"])
     assert remote.input.path == "s3://bucket/in.csv"
+
+
+def test_dp_without_a_synthesis_mode_synthesizes_fitted() -> None:
+    cfg = load_config(None, overrides=["input.path=x.csv", "privacy.dp={epsilon: 4}"])
+    assert cfg.synthesis.mode == "fitted"
+    explicit = load_config(
+        None, overrides=["input.path=x.csv", "privacy.dp={epsilon: 4}", "synthesis.mode=aggregate_seeded"]
+    )
+    assert explicit.synthesis.mode == "aggregate_seeded"
+    assert load_config(None, overrides=["input.path=x.csv"]).synthesis.mode == "row_seeded"
