@@ -141,20 +141,34 @@ def sample_row_seeded(
 ) -> DataFrame:
     """Phase 1 of ``row_seeded``: one k-safe subset per sensitive record, in ``mapInArrow`` tasks."""
     key, suppress_key = stage_key(seed, "row_seeded"), stage_key(seed, "suppress")
-    state: dict[str, KSafeSampler] = {}
-
-    def body(batch: pa.RecordBatch) -> SyntheticBatch:
-        sampler = state.get("sampler")
-        if sampler is None:  # one sampler (and its cache) per task
-            sampler = state["sampler"] = KSafeSampler(index.index(), k, cache_max_size)
-        offsets, values, record_ids = csr_of(batch)
-        return row_seeded_seeds(sampler, offsets, values, record_ids, key)
-
+    body = _per_record_body(row_seeded_seeds, index, k=k, cache_max_size=cache_max_size, key=key)
     return (
         records.select("record_id", "attrs")
         .repartition(partitions)
         .mapInArrow(_task("row_seeded", body, suppress_key), SYNTHETIC_SCHEMA)
     )
+
+
+def _per_record_body(
+    engine: Callable[[KSafeSampler, IntArray, npt.NDArray[np.int32], IntArray, int], SyntheticBatch],
+    index: RowIndexArrays,
+    *,
+    k: int,
+    cache_max_size: int,
+    key: int,
+) -> Callable[[pa.RecordBatch], SyntheticBatch]:
+    """A task body running ``engine`` on each batch's ``record_id, attrs`` rows, with one sampler
+    (and its cache) per task."""
+    state: dict[str, KSafeSampler] = {}
+
+    def body(batch: pa.RecordBatch) -> SyntheticBatch:
+        sampler = state.get("sampler")
+        if sampler is None:
+            sampler = state["sampler"] = KSafeSampler(index.index(), k, cache_max_size)
+        offsets, values, ids = csr_of(batch)
+        return engine(sampler, offsets, values, ids, key)
+
+    return body
 
 
 def sample_grown_from_combinations(
@@ -173,15 +187,7 @@ def sample_grown_from_combinations(
     aggregates); each start with support >= k gives one maximal k-safe record that holds it.
     """
     key, suppress_key = stage_key(seed, "fitted_from_combinations"), stage_key(seed, "suppress")
-    state: dict[str, KSafeSampler] = {}
-
-    def body(batch: pa.RecordBatch) -> SyntheticBatch:
-        sampler = state.get("sampler")
-        if sampler is None:  # one sampler (and its cache) per task
-            sampler = state["sampler"] = KSafeSampler(index.index(), k, cache_max_size)
-        offsets, values, start_ids = csr_of(batch)
-        return grown_from_combinations(sampler, offsets, values, start_ids, key)
-
+    body = _per_record_body(grown_from_combinations, index, k=k, cache_max_size=cache_max_size, key=key)
     frame = spark.createDataFrame(_records_table(starts, "record_id"))
     return frame.repartition(partitions).mapInArrow(
         _task("fitted_from_combinations", body, suppress_key), SYNTHETIC_SCHEMA

@@ -23,8 +23,8 @@ from ctdc_spark._random import RecordStream, uniforms
 from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.synthesize._batch import SHARD_ID_BITS, SyntheticBatch, shard_record_id, shard_record_ids
 from ctdc_spark.synthesize._combos import IndexedLookup, combinations_with
-from ctdc_spark.synthesize._row_index import IntArray
-from ctdc_spark.synthesize._sampler import KSafeSampler
+from ctdc_spark.synthesize._row_index import Int32Array, IntArray
+from ctdc_spark.synthesize._sampler import KSafeSampler, PartialRecord
 
 
 def row_seeded_seeds(
@@ -54,21 +54,26 @@ def row_seeded_seeds(
     ids = np.asarray(record_ids, dtype=np.int64)
     if len(indptr) != len(ids) + 1:
         raise ValueError("seeds_indptr must have one more entry than record_ids")
-    attr_column = sampler.index.attr_column
     records: list[list[int]] = []
     for i, record_id in enumerate(ids.tolist()):
-        candidates = indices[indptr[i] : indptr[i + 1]]
-        stream = RecordStream(key, record_id)
         partial = sampler.start()
-        while len(candidates):
-            drawn = sampler.draw(partial, candidates, stream.random())
-            if drawn is None:
-                break
-            attr, size, candidates = drawn
-            sampler.extend(partial, attr, size)
-            candidates = candidates[attr_column[candidates] != attr_column[attr]]
+        _grow_maximal(sampler, partial, indices[indptr[i] : indptr[i + 1]], RecordStream(key, record_id))
         records.append(partial.tokens)
     return SyntheticBatch.from_records(records, ids)
+
+
+def _grow_maximal(
+    sampler: KSafeSampler, partial: PartialRecord, candidates: Int32Array, stream: RecordStream
+) -> None:
+    """Add k-safe draws among ``candidates`` (one attribute per column) until none is left."""
+    attr_column = sampler.index.attr_column
+    while len(candidates):
+        drawn = sampler.draw(partial, candidates, stream.random())
+        if drawn is None:
+            break
+        attr, size, candidates = drawn
+        sampler.extend(partial, attr, size)
+        candidates = candidates[attr_column[candidates] != attr_column[attr]]
 
 
 def grown_from_combinations(
@@ -113,15 +118,8 @@ def grown_from_combinations(
                 break
             sampler.extend(partial, attr, size)
         else:
-            stream = RecordStream(key, start_id)
             candidates = every_attribute[~np.isin(attr_column, attr_column[start])]
-            while len(candidates):
-                drawn = sampler.draw(partial, candidates, stream.random())
-                if drawn is None:
-                    break
-                attr, size, candidates = drawn
-                sampler.extend(partial, attr, size)
-                candidates = candidates[attr_column[candidates] != attr_column[attr]]
+            _grow_maximal(sampler, partial, candidates, RecordStream(key, start_id))
             records.append(partial.tokens)
             kept.append(start_id)
     return SyntheticBatch.from_records(records, np.array(kept, dtype=np.int64))
