@@ -1,4 +1,5 @@
-"""The synthesize stage: k-synthetic microdata in every SDS mode (SPEC.md section 4).
+"""The synthesize stage: k-synthetic microdata in every SDS mode (SPEC.md section 4), and ``fitted``
+(guarantee-safe candidates weighed to the released aggregates, :mod:`._fit`).
 
 Writes the public ``synthetic_records`` Delta table and ``synthetic_microdata.csv`` (plus the
 optional long format). The CSV files go to ``private/<run_id>/pending/`` first: they reach the
