@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark import __version__
 from ctdc_spark.config import JobConfig
+from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource
 from ctdc_spark.errors import ConfigError, RunConflictError, StageFailedError, error_class_of
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import assemble_bundle, switch_latest
@@ -269,6 +270,7 @@ def run_pipeline(
     *,
     stages: Sequence[str] = STAGES,
     run_id: str | None = None,
+    noise_source: NoiseSource = PRODUCTION_NOISE,
 ) -> RunSummary:
     """Run ``stages`` (and any missing earlier stage) for one run id.
 
@@ -277,6 +279,8 @@ def run_pipeline(
         cfg: Validated config.
         stages: Requested stages; earlier stages already done for this run are skipped.
         run_id: Explicit run id, or None to derive one from input and config.
+        noise_source: Where DP noise comes from. The CLI and the jobs never pass it, so a release
+            always gets OpenDP's unseeded noise; a test passes a seeded source for a reproducible run.
 
     Returns:
         The run summary.
@@ -301,7 +305,7 @@ def run_pipeline(
                     f"{'input' if row['input_fingerprint'] != fingerprint else 'config'}; a run id "
                     "must always mean the same input and config. Use a new --run-id for changed data."
                 )
-        ctx = RunContext(cfg=cfg, run_id=run_id, input_fingerprint=fingerprint)
+        ctx = RunContext(cfg=cfg, run_id=run_id, input_fingerprint=fingerprint, noise_source=noise_source)
         full_run = list(stages) == list(STAGES)
         if full_run and _succeeded(previous, RUN_STAGE):
             log.info("run %s already succeeded with this input and config; nothing to do", run_id)

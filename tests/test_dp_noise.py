@@ -90,6 +90,7 @@ def test_production_source_refuses_a_seed() -> None:
 
 def test_every_default_is_the_production_source() -> None:
     from ctdc_spark.aggregate._dp import run_dp_marginals
+    from ctdc_spark.pipeline import run_pipeline
     from ctdc_spark.stage import RunContext
 
     assert type(PRODUCTION_NOISE) is OpenDPNoiseSource
@@ -98,6 +99,10 @@ def test_every_default_is_the_production_source() -> None:
         assert inspect.signature(function).parameters["source"].default is PRODUCTION_NOISE
     # The stage takes the source from its context and nowhere else.
     assert "noise_source" not in inspect.signature(run_dp_marginals).parameters
+    # The pipeline accepts a source only as an explicit argument, which no entry point passes.
+    assert inspect.signature(run_pipeline).parameters["noise_source"].default is PRODUCTION_NOISE
+    for entry_point in (REPO / "ctdc_spark/cli.py", *(REPO / "jobs").glob("*.py")):
+        assert "noise_source" not in entry_point.read_text(encoding="utf-8"), entry_point
 
 
 _ENV_PROBE = """
