@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ctdc_spark.config import JobConfig
 from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource
@@ -109,3 +109,21 @@ class StageResult:
             yield
         finally:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What the aggregate stage fixed about the release, which later stages restate (public numbers).
+
+    The aggregate stage records it in its manifest row (:meth:`row_counts`); the later stages read it
+    back with :meth:`ctdc_spark.io.delta.RunTables.release_facts`, never from an exported file.
+    """
+
+    published_record_count: int
+    """The record count the reportable aggregates publish: floor(n/k)k, or the DP-protected count."""
+
+    MANIFEST_KEY: ClassVar[str] = "published_records"
+
+    def row_counts(self) -> dict[str, int]:
+        """The entries this adds to the aggregate stage's manifest ``row_counts``."""
+        return {self.MANIFEST_KEY: self.published_record_count}

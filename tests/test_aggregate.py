@@ -16,6 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from ctdc_spark.aggregate.stage import PreparedRun, protect, sensitive_counts
 from ctdc_spark.combos.enumeration import count_combinations
 from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
+from ctdc_spark.errors import StageFailedError
+from ctdc_spark.io.delta import RunTables
+from ctdc_spark.stage import ReleaseFacts
 from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 
@@ -180,6 +183,21 @@ def test_sds_cli_readme_example_risk_analysis(example_root: Path) -> None:
         "total_sensitive_records": 10,
         "unique_identifiable": 8,
     }
+
+
+@pytest.mark.spark
+def test_release_facts_are_read_from_the_aggregate_manifest_row(
+    spark: SparkSession, example_root: Path
+) -> None:
+    # The TSV's record_count line says 10 (above); later stages read the same number from the
+    # manifest, so the export could be removed or reworded without changing them.
+    (example_root / "staging/test/reportable_aggregates.tsv").rename(example_root / "moved.tsv")
+    try:
+        assert RunTables(str(example_root), "test", "unused").release_facts(spark) == ReleaseFacts(10)
+    finally:
+        (example_root / "moved.tsv").rename(example_root / "staging/test/reportable_aggregates.tsv")
+    with pytest.raises(StageFailedError, match="rerun it with --stages aggregate"):
+        RunTables(str(example_root), "never-aggregated", "unused").release_facts(spark)
 
 
 @pytest.mark.spark

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ctdc_spark.errors import InputDataError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.prepare._layout import list_input_files
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, RECORDS
-from tests.conftest import SHARED_DATA, job_config, run_stages
+from tests.conftest import SHARED_DATA, job_config, run_stages, write_text
 
 pytestmark = pytest.mark.spark
 
@@ -339,3 +340,19 @@ def test_parquet_and_delta_inputs_prepare_like_csv(
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_a_column_with_more_values_than_n_over_k_is_named_in_a_warning(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [f"secret-{i:03d},{'ab'[i % 2]}" for i in range(60)]
+    write_text(tmp_path / "in.csv", "case_ref,sex\n" + "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="ctdc_spark.prepare.stage"):
+        run_stages(
+            spark, job_config(tmp_path / "in.csv", tmp_path / "out", "privacy.resolution=10"), ["prepare"]
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "column case_ref has 60 distinct values for 60 records, more than n / k = 6" in warnings[0]
+    assert "input.use_columns" in warnings[0] and "input.bins" in warnings[0]
+    assert "secret-" not in caplog.text  # the column is named, its values never

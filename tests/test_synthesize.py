@@ -144,7 +144,6 @@ def test_modes_from_aggregates_never_read_sensitive_tables(
 ) -> None:
     cfg = job_config(example, tmp_path, "privacy.resolution=2", "synthesis.seed=3", *overrides)
     shutil.copytree(example.parent / "out" / "tables", tmp_path / "tables")
-    shutil.copytree(example.parent / "out" / "staging", tmp_path / "staging")  # the published record count
     for table in ("records", "attributes", "sensitive_aggregates", "risk_by_length"):
         shutil.rmtree(tmp_path / "tables" / table)
     run_synthesize(spark, RunContext(cfg=cfg, run_id="test", input_fingerprint="unused"))

@@ -44,7 +44,7 @@ from ctdc_spark.schemas import (
     RISK_BY_LENGTH,
     SENSITIVE_AGGREGATES,
 )
-from ctdc_spark.stage import RunContext, StageResult
+from ctdc_spark.stage import ReleaseFacts, RunContext, StageResult
 
 __all__ = ["PreparedRun", "load_prepared", "protect", "run_aggregate", "sensitive_counts"]
 
@@ -233,6 +233,7 @@ def _write_reportable(
     for spec in (SENSITIVE_AGGREGATES, REPORTABLE_AGGREGATES):
         result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
     result.row_counts["records"] = prepared.n_records
+    result.row_counts.update(ReleaseFacts(published_record_count=record_count).row_counts())
     return sensitive, named, reportable, header_label, record_count
 
 

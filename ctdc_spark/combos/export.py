@@ -64,13 +64,6 @@ def write_aggregates_tsv(
     )
 
 
-def published_record_count(tsv: Path) -> int:
-    """The ``record_count`` line of an SDS aggregates file (floor(n/k)k, or the DP record count)."""
-    with tsv.open(encoding="utf-8") as handle:
-        handle.readline()
-        return int(handle.readline().split("\t")[1])
-
-
 def write_aggregates_csv(df: DataFrame, path: Path, *, count_col: str) -> Path:
     """Spreadsheet-friendly ``selections,length,protected_count`` CSV (same order as the TSV)."""
     line = F.concat_ws(

@@ -57,8 +57,7 @@ class RunFacts:
     def public(self) -> dict[str, Any]:
         """Public parameters (the sensitive record count rounded down like every published count).
 
-        Also the ``parameters`` section of ``metadata.json``, whose ``reportable_record_count`` the
-        publish stage reads.
+        Also the ``parameters`` section of ``metadata.json``.
         """
         return {
             "k": self.resolution,

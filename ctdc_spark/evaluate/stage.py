@@ -49,7 +49,7 @@ from pyspark.sql import functions as F
 from ctdc_spark._holdout import control_record_ids, control_size
 from ctdc_spark.aggregate.stage import PreparedRun, load_prepared, sensitive_counts
 from ctdc_spark.combos.counting import count_supports, enumeration_partitions, risk_by_length
-from ctdc_spark.combos.export import published_record_count, with_selections, write_aggregates_tsv
+from ctdc_spark.combos.export import with_selections, write_aggregates_tsv
 from ctdc_spark.combos.risk import RecordsAnalysis, RiskByLength, records_analysis
 from ctdc_spark.errors import StageFailedError, VerificationError
 from ctdc_spark.evaluate._attacks import (
@@ -443,7 +443,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             privacy_mode="differential-privacy" if cfg.privacy.dp is not None else "k-anonymity",
             sensitive_records=prepared.n_records,
             synthetic_records=n_synthetic,
-            published_record_count=published_record_count(ctx.staging_dir / "reportable_aggregates.tsv"),
+            published_record_count=ctx.tables.release_facts(spark).published_record_count,
         )
 
         private = ctx.private_dir

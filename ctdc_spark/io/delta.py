@@ -27,7 +27,9 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ctdc_spark.schemas import TableSpec
+from ctdc_spark.errors import StageFailedError
+from ctdc_spark.schemas import RUNS, TableSpec
+from ctdc_spark.stage import ReleaseFacts
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +333,28 @@ class RunTables:
     def has_rows(self, spark: SparkSession, spec: TableSpec) -> bool:
         """Whether ``spec`` exists and holds a row of the run (:func:`run_has_rows`)."""
         return run_has_rows(spark, spec, root=self.root, run_id=self.run_id)
+
+    def release_facts(self, spark: SparkSession) -> ReleaseFacts:
+        """The run's :class:`ReleaseFacts`, from the manifest row of its successful aggregate stage."""
+        key = ReleaseFacts.MANIFEST_KEY
+        rows = []
+        if table_exists(spark, table_path(self.root, RUNS.name)):
+            recorded = F.col("row_counts").getItem(key)
+            rows = (
+                read_table(spark, RUNS, root=self.root)
+                .where(run_filter(self.run_id) & (F.col("stage") == "aggregate"))
+                .where((F.col("status") == "SUCCEEDED") & recorded.isNotNull())
+                .orderBy(F.col("ended_at").desc())
+                .select(recorded.alias(key))
+                .limit(1)
+                .collect()
+            )
+        if not rows:
+            raise StageFailedError(
+                f"run {self.run_id} has no successful aggregate stage that recorded the published record "
+                "count (runs of an earlier version do not); rerun it with --stages aggregate."
+            )
+        return ReleaseFacts(published_record_count=int(rows[0][key]))
 
 
 def _quote(text: str) -> str:

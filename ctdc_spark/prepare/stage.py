@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession, Window
@@ -222,6 +222,39 @@ def _check_column_clash(layout_rows: Sequence[Row]) -> None:
         seen[row["column"]] = row["source_index"]
 
 
+def wide_columns(distinct_values: Mapping[str, int], *, n_records: int, resolution: int) -> list[str]:
+    """Columns with more distinct values than ``n / k``: most of their values cannot reach k.
+
+    Such a column (a case id, free text, an exact date) adds nothing to the release, since a value held
+    by fewer than k records appears in no reportable combination and no synthetic record, yet every
+    one of its values multiplies the combinations aggregation counts.
+
+    Example:
+        >>> wide_columns({"case_id": 1000, "gender": 3}, n_records=1000, resolution=10)
+        ['case_id']
+    """
+    limit = n_records / resolution
+    return sorted(column for column, n in distinct_values.items() if n > limit)
+
+
+def _warn_about_wide_columns(
+    spark: SparkSession, ctx: RunContext, *, n_records: int, resolution: int
+) -> None:
+    per_column = ctx.tables.read(spark, ATTRIBUTES).groupBy("column").agg(F.count("*").alias("n"))
+    distinct = {r["column"]: int(r["n"]) for r in per_column.collect()}
+    for column in wide_columns(distinct, n_records=n_records, resolution=resolution):
+        log.warning(
+            "column %s has %d distinct values for %d records, more than n / k = %d: values held by fewer "
+            "than k = %d records never reach the release, and each one multiplies the work of aggregation. "
+            "Drop the column (leave it out of input.use_columns) or bin it (input.bins, or coarser values).",
+            column,
+            distinct[column],
+            n_records,
+            n_records // resolution,
+            resolution,
+        )
+
+
 def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point: build and write the prepared tables for ``ctx.run_id``."""
     records, attributes, columns, rejected, persisted = prepare_tables(
@@ -244,6 +277,9 @@ def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
         for spec in (RECORDS, ATTRIBUTES, REJECTED):
             if spec.name in result.delta_versions:
                 result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
+        _warn_about_wide_columns(
+            spark, ctx, n_records=result.row_counts[RECORDS.name], resolution=ctx.cfg.privacy.resolution
+        )
         return result
     finally:
         for df in persisted:

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from ctdc_spark import __version__
 from ctdc_spark.aggregate.stage import effective_length
-from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV, published_record_count
+from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
 from ctdc_spark.io.files import sha256_file, update_metadata
@@ -290,7 +290,7 @@ def build_payload(
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
     metadata_path = ctx.staging_dir / "metadata.json"
     metadata = json.loads(metadata_path.read_text(encoding="utf-8")) if metadata_path.exists() else {}
-    record_count = published_record_count(ctx.staging_dir / "reportable_aggregates.tsv")
+    record_count = ctx.tables.release_facts(spark).published_record_count
     dp = cfg.privacy.dp
     stats = evaluation.get("stats") or dict(EMPTY_STATS)
     public_attributes = {v["attribute"] for c in columns for v in c["values"]}

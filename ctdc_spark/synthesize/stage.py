@@ -28,7 +28,6 @@ from ctdc_spark._holdout import control_record_ids
 from ctdc_spark._random import stage_key
 from ctdc_spark.aggregate.stage import PreparedRun, load_prepared
 from ctdc_spark.combos.counting import lookup_of
-from ctdc_spark.combos.export import published_record_count
 from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.schemas import COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
@@ -279,11 +278,11 @@ def _aggregate_seeded(spark: SparkSession, ctx: RunContext) -> tuple[DataFrame, 
     return records, inputs.dictionary
 
 
-def _record_target(ctx: RunContext) -> int | None:
+def _record_target(spark: SparkSession, ctx: RunContext) -> int | None:
     """fitted: the number of records to hold the fit to (the published record count), if asked."""
     if ctx.cfg.synthesis.fit_record_count == "free":
         return None
-    return published_record_count(ctx.staging_dir / "reportable_aggregates.tsv")
+    return ctx.tables.release_facts(spark).published_record_count
 
 
 def _fit_and_draw(
@@ -310,7 +309,7 @@ def _fit_and_draw(
         candidates,
         targets,
         max_length=max_length,
-        record_target=_record_target(ctx),
+        record_target=_record_target(spark, ctx),
         iterations=syn.fit_iterations,
     )
     if fit.dropped:
@@ -369,7 +368,7 @@ def _fitted_from_aggregates(spark: SparkSession, ctx: RunContext) -> tuple[DataF
     combinations allow, which the quota-bound first pass cannot."""
     syn = ctx.cfg.synthesis
     inputs = _reported_inputs(spark, ctx)
-    n_published = published_record_count(ctx.staging_dir / "reportable_aggregates.tsv")
+    n_published = ctx.tables.release_facts(spark).published_record_count
     passes = []
     for order in range(syn.fit_orders):
         long_records = order > 0
