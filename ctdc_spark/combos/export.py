@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from ctdc_spark.io.exports import csv_field, write_sorted_lines
 
@@ -17,23 +22,28 @@ def with_selections(df: DataFrame, attributes: DataFrame) -> DataFrame:
     """Add ``selections``: the canonical ``col:value;col:value`` string of ``combo``.
 
     Attribute ids follow the byte order of ``col:value``, so mapping the sorted ids to strings
-    in place yields the canonical order. The dictionary (one row, one array of all attribute
-    strings indexed by id) is broadcast-joined rather than inlined, so no value becomes a literal
-    in the query plan.
+    in place yields the canonical order. The dictionary (every attribute string, indexed by id)
+    reaches the tasks as a Spark broadcast variable, so no value becomes a literal in the query
+    plan, and each task maps its combinations with one Arrow ``take``. Joining the dictionary to
+    every row instead (a cross join with one array column) copies the whole dictionary per row:
+    with an ID-like column of 100,000 values that cost grew with combinations x attributes.
     """
-    names = attributes.select(
-        F.transform(
-            F.sort_array(F.collect_list(F.struct("attr_id", F.concat_ws(":", "column", "value").alias("s")))),
-            lambda e: e["s"],
-        ).alias("_names")
-    )
-    return (
-        df.crossJoin(F.broadcast(names))
-        .withColumn(
-            "selections", F.concat_ws(";", F.transform("combo", lambda i: F.element_at("_names", i + 1)))
-        )
-        .drop("_names")
-    )
+    strings = attributes.select("attr_id", F.concat_ws(":", "column", "value").alias("s")).toArrow()
+    ids = strings.column("attr_id").to_numpy()
+    order = np.argsort(ids, kind="stable")
+    if not np.array_equal(ids[order], np.arange(len(ids))):
+        raise ValueError("attribute ids must be 0..n-1, as the prepare stage numbers them")
+    names = df.sparkSession.sparkContext.broadcast(strings.column("s").combine_chunks().take(pa.array(order)))
+    schema = T.StructType([*df.schema.fields, T.StructField("selections", T.StringType(), False)])
+
+    def add_selections(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        dictionary = names.value
+        for batch in batches:
+            combos = batch.column(batch.schema.get_field_index("combo"))
+            attribute_strings = pa.ListArray.from_arrays(combos.offsets, dictionary.take(combos.values))
+            yield batch.append_column("selections", pc.binary_join(attribute_strings, ";"))
+
+    return df.mapInArrow(add_selections, schema)
 
 
 def _sorted_lines(df: DataFrame, line: Column, count_col: str) -> DataFrame:
