@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import re
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -129,10 +128,18 @@ def copy_run(
     *,
     sensitive: DataFrame | None = None,
 ) -> None:
-    """Copy a run's inputs of the evaluate stage under another run id (optionally other SEN rows)."""
-    published = root / "staging" / target / "reportable_aggregates.tsv"
-    published.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(root / "staging" / source / "reportable_aggregates.tsv", published)
+    """Copy a run's inputs of the evaluate stage under another run id (optionally other SEN rows).
+
+    The inputs are its tables and the manifest row of its aggregate stage (the release facts).
+    """
+    aggregated = (
+        delta_io.read_run_table(spark, RUNS, root=str(root), run_id=source).where(
+            F.col("stage") == "aggregate"
+        )
+    ).collect()
+    delta_io.append_rows(
+        spark, RUNS, [{**row.asDict(), "run_id": target} for row in aggregated], root=str(root)
+    )
     for spec in (
         RECORDS,
         ATTRIBUTES,
