@@ -1,18 +1,9 @@
-"""Build the offline explorer: one self-contained ``index.html`` (EXPLORER.md, ARCHITECTURE.md 3.3).
+"""Validate an explorer payload and compile it into the compact model the page reads.
 
-The publish stage hands :func:`build_explorer` a plain, JSON-compatible *payload* made only of public
-artifacts (the synthetic microdata, the reportable aggregates and public-only evaluation statistics). The
-builder validates it, compiles it into a compact form the page can query quickly (canonical attribute ids,
-base64 typed arrays, aggregates sorted for binary search), and inlines it, together with the CSS and the one
-script ``explorer_assets/explorer.js`` (bundled by esbuild from ``frontend/src``; committed, so building a
-release needs no Node), into a single HTML file that works from ``file://`` with no network:
-
-* a Content-Security-Policy meta tag with ``default-src 'none'`` allows only this file's own inline script and
-  style blocks (pinned by their SHA-256 hashes) and ``data:``/``blob:`` images, so the page can never fetch
-  anything;
-* all data sits in one ``<script type="application/json">`` block; every ``<``, ``>``, ``&``, U+2028 and
-  U+2029 inside it is written as a JSON ``\\uXXXX`` escape, so no value (e.g. ``</script>``) can end the block
-  or start markup, and the page only ever inserts values as text (never as HTML).
+The publish stage hands over a plain, JSON-compatible *payload* made only of public artifacts (the synthetic
+microdata, the reportable aggregates and public-only evaluation statistics). :func:`compile_payload` validates
+it and compiles it into a compact form the page can query quickly (canonical attribute ids, base64 typed
+arrays, aggregates sorted for binary search).
 
 Payload contract v2 (all keys required unless marked optional; "lang map" = ``{language code: text}``; a
 "text" field is a lang map that must contain meta.default_language, or, as in v1, a plain str meaning that
@@ -83,34 +74,24 @@ language's text)::
 
 Errors are ``ValueError`` naming the offending field by its path (``payload.columns[2].values[0].rank``);
 they never quote a data value, because values of a sensitive dataset must not reach logs.
-
-Example:
-    >>> from pathlib import Path
-    >>> html_path = build_explorer(payload, Path("output/release/run-1/explorer"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
-import json
 import math
-import os
 import re
-import tempfile
 from array import array
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SUPPORTED_LANGUAGES", "build_explorer", "compile_payload"]
+__all__ = ["DOWNLOAD_KINDS", "MODEL_FORMAT", "SUPPORTED_LANGUAGES", "compile_payload"]
 
 #: UI languages with a complete string table in ``locales/ui/<lang>.json``.
 SUPPORTED_LANGUAGES = ("en", "fr", "es", "de", "ar")
@@ -137,12 +118,6 @@ GEO_ALPHA2 = "iso3166-1-alpha2"
 #: Agreement tolerance when a payload does not state one (the Python side's defaults).
 DEFAULT_RELATIVE_TOLERANCE = 0.1
 
-_ASSET_PACKAGE = "ctdc_spark.publish"
-_ASSET_DIR = "explorer_assets"
-# The esbuild bundle of frontend/src (one classic script; ES-module src= imports are blocked under file://).
-_SCRIPT_ASSET = "explorer.js"
-_STYLE_ASSET = "explorer.css"
-_TEMPLATE_ASSET = "template.html"
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -816,121 +791,3 @@ def compile_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
         "stats": _compile_stats(_get(root, "stats", "payload")),
         "downloads": _compile_downloads(_get(root, "downloads", "payload")),
     }
-
-
-# --------------------------------------------------------------------------------------------------------
-# HTML assembly
-# --------------------------------------------------------------------------------------------------------
-
-_JSON_ESCAPES = {
-    "<": "\\u003c",  # no "</script>" or "<!--" can appear inside the data block
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",  # line separators are legal in JSON but were not in older JS string literals
-    "\u2029": "\\u2029",
-}
-_JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
-
-
-def json_for_script(data: Any) -> str:
-    """Serialise ``data`` as JSON that is safe inside ``<script type="application/json">``.
-
-    Example:
-        >>> json_for_script({"a": "</script>"})
-        '{"a":"\\\\u003c/script\\\\u003e"}'
-    """
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return _JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group(0)], text)
-
-
-def _html_escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#x27;")
-    )
-
-
-def _asset(name: str) -> str:
-    return resources.files(_ASSET_PACKAGE).joinpath(_ASSET_DIR, name).read_text(encoding="utf-8")
-
-
-def _csp_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-def render_html(model: Mapping[str, Any]) -> str:
-    """Assemble the self-contained page for a compiled model (see :func:`compile_payload`)."""
-    style = _asset(_STYLE_ASSET)
-    script = _asset(_SCRIPT_ASSET)
-    if "</script" in script.lower() or "<!--" in script:
-        raise RuntimeError(
-            f"explorer asset {_SCRIPT_ASSET} contains a sequence that would end its script block"
-        )
-    # Hashes pin exactly these inline blocks: nothing else (not even an injected inline script) may run.
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + _csp_hash(script),
-            "style-src " + _csp_hash(style),
-            "img-src data: blob:",
-            "base-uri 'none'",
-            "form-action 'none'",
-        ]
-    )
-    if re.search(r'[<>&"]', csp):
-        raise RuntimeError("the explorer CSP must not contain markup characters")
-    meta = model["meta"]
-    data_block = json_for_script(model)
-
-    replacements = {
-        "@@CSP@@": csp,  # our own fixed text: no quotes or markup characters (checked below)
-        "@@LANG@@": _html_escape(meta["default_language"]),
-        "@@DIR@@": "rtl" if meta["default_language"] == "ar" else "ltr",
-        "@@TITLE@@": _html_escape(meta["title"][meta["default_language"]]),
-        "@@STYLE@@": style,
-        "@@DATA@@": data_block,
-        "@@SCRIPTS@@": f"<script>{script}</script>",
-    }
-    template = _asset(_TEMPLATE_ASSET)
-    # One pass, so a placeholder-looking string inside the data can never be substituted again.
-    return re.sub(r"@@[A-Z]+@@", lambda m: replacements[m.group(0)], template)
-
-
-def build_explorer(payload: Mapping[str, Any], out_dir: Path) -> Path:
-    """Validate ``payload`` and write the offline explorer to ``out_dir/index.html``.
-
-    The file is written to a temporary name in ``out_dir`` and renamed into place, so a reader never sees
-    a half-written page.
-
-    Args:
-        payload: The explorer payload (see the module docstring for the contract).
-        out_dir: Directory to write into (created if missing), e.g. ``release/<run_id>/explorer``.
-
-    Returns:
-        The path of the written ``index.html``.
-
-    Raises:
-        ValueError: The payload is invalid; the message names the field and never quotes data values.
-
-    Example:
-        >>> build_explorer(payload, Path("release/run-1/explorer"))  # doctest: +SKIP
-        PosixPath('release/run-1/explorer/index.html')
-    """
-    html = render_html(compile_payload(payload))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "index.html"
-    fd, tmp_name = tempfile.mkstemp(prefix=".index.", suffix=".html.tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; the page is meant to be published
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
