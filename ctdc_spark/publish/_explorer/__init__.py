@@ -1,10 +1,22 @@
-"""The offline explorer (EXPLORER.md): :mod:`.compile` checks a payload and compiles the page's model,
-:mod:`.html` writes the self-contained ``index.html``.
+"""The offline explorer (EXPLORER.md): one self-contained ``index.html`` from public artefacts only.
+
+:mod:`.model` is the payload contract (typed, checked dataclasses), :mod:`.compile` turns a payload into the
+compact model the page reads, :mod:`.html` writes the page.
 """
 
 from __future__ import annotations
 
-from ctdc_spark.publish._explorer.compile import SUPPORTED_LANGUAGES, compile_payload
+from ctdc_spark.publish._explorer.compile import MODEL_FORMAT, compile_payload
 from ctdc_spark.publish._explorer.html import build_explorer, json_for_script, render_html
+from ctdc_spark.publish._explorer.model import EMPTY_STATS, SUPPORTED_LANGUAGES, ExplorerPayload
 
-__all__ = ["SUPPORTED_LANGUAGES", "build_explorer", "compile_payload", "json_for_script", "render_html"]
+__all__ = [
+    "EMPTY_STATS",
+    "MODEL_FORMAT",
+    "SUPPORTED_LANGUAGES",
+    "ExplorerPayload",
+    "build_explorer",
+    "compile_payload",
+    "json_for_script",
+    "render_html",
+]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ctdc_spark.publish._explorer.compile import compile_payload
+from ctdc_spark.publish._explorer.model import ExplorerPayload
 
 __all__ = ["build_explorer", "json_for_script", "render_html"]
 
@@ -119,14 +120,15 @@ def render_html(model: Mapping[str, Any]) -> str:
     return re.sub(r"@@[A-Z]+@@", lambda m: replacements[m.group(0)], template)
 
 
-def build_explorer(payload: Mapping[str, Any], out_dir: Path) -> Path:
-    """Validate ``payload`` and write the offline explorer to ``out_dir/index.html``.
+def build_explorer(payload: ExplorerPayload | Mapping[str, Any], out_dir: Path) -> Path:
+    """Write the offline explorer of ``payload`` to ``out_dir/index.html``.
 
     The file is written to a temporary name in ``out_dir`` and renamed into place, so a reader never sees
     a half-written page.
 
     Args:
-        payload: The explorer payload (see the module docstring for the contract).
+        payload: The explorer payload, typed (:class:`.model.ExplorerPayload`) or JSON-like (read with
+            :meth:`.model.ExplorerPayload.from_mapping`).
         out_dir: Directory to write into (created if missing), e.g. ``release/<run_id>/explorer``.
 
     Returns:
@@ -139,6 +141,8 @@ def build_explorer(payload: Mapping[str, Any], out_dir: Path) -> Path:
         >>> build_explorer(payload, Path("release/run-1/explorer"))  # doctest: +SKIP
         PosixPath('release/run-1/explorer/index.html')
     """
+    if not isinstance(payload, ExplorerPayload):
+        payload = ExplorerPayload.from_mapping(payload)
     html = render_html(compile_payload(payload))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
