@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 import numpy as np
 import numpy.typing as npt
@@ -93,7 +93,7 @@ DownloadKind = Literal[
 DOWNLOAD_KINDS: tuple[str, ...] = get_args(DownloadKind)
 
 #: The only ``Column.geo`` value: ISO 3166-1 alpha-2 country codes.
-GEO_ALPHA2 = "iso3166-1-alpha2"
+GEO_ALPHA2: Final = "iso3166-1-alpha2"
 
 #: Agreement tolerance when a payload does not state one (the Python side's defaults).
 DEFAULT_RELATIVE_TOLERANCE = 0.1
