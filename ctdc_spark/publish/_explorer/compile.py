@@ -3,7 +3,8 @@
 The compiled model is one JSON object: the page's visuals resolved from the layout, attributes by their
 dense canonical ids (an attribute's position in canonical order), the synthetic cells and the aggregate key
 tables as base64 typed arrays (the keys of each length sorted for binary search), the statistics sorted.
-frontend/src/core.js reads it; :data:`MODEL_FORMAT` is the version both sides agree on.
+The payload brings the canonical order and the sorted key tables (checking it computes them); this module
+lays them out. frontend/src/core.js reads the result; :data:`MODEL_FORMAT` is the version both sides agree on.
 """
 
 from __future__ import annotations

@@ -273,7 +273,6 @@ class Value:
     #: >= 0 and distinct over all columns: ranks order attributes like their attribute strings in byte order
     #: (not necessarily contiguous; the page's dense canonical id is an attribute's position in that order).
     rank: int
-    #: For an indicator column, labels name the indicator (e.g. ``{"en": "Female"}``).
     labels: LangMap = field(default_factory=dict)
 
 
@@ -291,6 +290,7 @@ class Column:
     source_column: str
     #: ``"multi"`` for an indicator column of a multi-value source column.
     kind: Literal["single", "multi"]
+    #: For an indicator column of a multi-value source they name the indicator, e.g. ``{"en": "Female"}``.
     labels: LangMap
     #: Non-empty; in natural order for an ordinal column.
     values: tuple[Value, ...]
@@ -608,7 +608,7 @@ class ExplorerPayload:
     aggregate_tables: Mapping[int, KeyTable] = field(init=False, repr=False, compare=False)
 
     @classmethod
-    def from_mapping(cls, payload: Any) -> ExplorerPayload:
+    def from_mapping(cls, payload: Mapping[str, Any]) -> ExplorerPayload:
         """Read and check a JSON-like payload (v2, or v1 with its plain texts and descriptions).
 
         Raises:
@@ -634,7 +634,7 @@ class ExplorerPayload:
             if col.id in seen_ids:
                 raise _fail(f"{path}[{ci}].id", f"duplicate column id {col.id!r}")
             seen_ids.add(col.id)
-        # Assigned once, here: a frozen dataclass's derived fields.
+        # A frozen dataclass sets its derived fields through object.__setattr__, once, here.
         object.__setattr__(self, "attribute_order", self._canonical_order())
         self._check_layout()
         self._check_synthetic()
