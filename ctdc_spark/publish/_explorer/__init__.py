@@ -6,13 +6,12 @@ compact model the page reads, :mod:`.html` writes the page.
 
 from __future__ import annotations
 
-from ctdc_spark.publish._explorer.compile import MODEL_FORMAT, compile_payload
+from ctdc_spark.publish._explorer.compile import compile_payload
 from ctdc_spark.publish._explorer.html import build_explorer, json_for_script, render_html
 from ctdc_spark.publish._explorer.model import EMPTY_STATS, SUPPORTED_LANGUAGES, ExplorerPayload
 
 __all__ = [
     "EMPTY_STATS",
-    "MODEL_FORMAT",
     "SUPPORTED_LANGUAGES",
     "ExplorerPayload",
     "build_explorer",

@@ -764,7 +764,7 @@ class ExplorerPayload:
 
 
 def _key_problem(ids: Sequence[int], max_length: int) -> str:
-    """Why an aggregate key (as canonical ids, -1 = unknown attribute) is not canonical."""
+    """What is wrong with an aggregate key, given as canonical ids (-1 = an attribute not in the columns)."""
     if min(ids) < 0:
         return "names an attribute that is not in payload.columns"
     if len(ids) > max_length:
