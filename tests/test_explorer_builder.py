@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -14,7 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ctdc_spark.publish._explorer import build_explorer, compile_payload, json_for_script, render_html
+from ctdc_spark.publish._explorer import (
+    EMPTY_STATS,
+    ExplorerPayload,
+    build_explorer,
+    compile_payload,
+    json_for_script,
+    render_html,
+)
 
 SECRET = "SECRET-Value-7f3a"  # a data value that must never appear in an error message
 SCRIPTY = "</script><script>alert(1)</script>"
@@ -93,16 +101,7 @@ def make_payload() -> dict[str, Any]:
             "record_count": 20,
             "entries": [["Sex:F", 10], ["Country:Nepal", 15], ["Country:Nepal;Sex:F", 5]],
         },
-        "stats": {
-            "by_length": [],
-            "by_bucket": [],
-            "overall": {
-                "mean_abs_error": None,
-                "mean_proportional_error": None,
-                "coverage_pct": None,
-                "not_in_official_pct": None,
-            },
-        },
+        "stats": dataclasses.asdict(EMPTY_STATS),
         "downloads": [
             {
                 "name": "synthetic_microdata.csv",
@@ -115,6 +114,11 @@ def make_payload() -> dict[str, Any]:
     }
 
 
+def compile_mapping(payload: dict[str, Any]) -> dict[str, Any]:
+    """Read a JSON-like payload as the builder does, and compile it."""
+    return compile_payload(ExplorerPayload.from_mapping(payload))
+
+
 def _data_block(html: str) -> Any:
     match = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', html, re.S)
     assert match, "data block not found"
@@ -122,7 +126,7 @@ def _data_block(html: str) -> Any:
 
 
 def test_valid_payload_compiles_to_canonical_model() -> None:
-    model = compile_payload(make_payload())
+    model = compile_mapping(make_payload())
     attrs = [
         "{}:{}".format(model["columns"][ci]["id"], model["columns"][ci]["values"][vi]["value"])
         for ci, vi in model["attrs"]
@@ -261,7 +265,7 @@ def test_invalid_payload_names_the_field_and_never_the_value(path: str, value: A
         value = _codes([1, 1, 7, 0])  # code 7 is not in the codebook
     _set(payload, path, value)
     with pytest.raises(ValueError, match=pattern) as err:
-        compile_payload(payload)
+        compile_mapping(payload)
     assert SECRET not in str(err.value)
     assert str(err.value).startswith("explorer payload: payload.")
 
@@ -270,14 +274,14 @@ def test_duplicate_aggregate_key_is_rejected() -> None:
     payload = make_payload()
     payload["aggregates"]["entries"].append(["Sex:F", 10])
     with pytest.raises(ValueError, match="repeats a key of length 1"):
-        compile_payload(payload)
+        compile_mapping(payload)
 
 
 def test_dp_mode_accepts_any_non_negative_count() -> None:
     payload = make_payload()
     payload["meta"].update(privacy_mode="dp", dp={"epsilon": 4.0, "delta": None})
     payload["aggregates"]["entries"][0][1] = 3
-    assert compile_payload(payload)["meta"]["dp"] == {"epsilon": 4.0, "delta": None}
+    assert compile_mapping(payload)["meta"]["dp"] == {"epsilon": 4.0, "delta": None}
 
 
 def test_multi_value_columns_get_an_automatic_group() -> None:
@@ -313,7 +317,7 @@ def test_multi_value_columns_get_an_automatic_group() -> None:
         )
         payload["synthetic"]["columns"][col_id] = _codes([1, 0, 0, 1])
     payload["default_columns"] = ["Sex", "Exp"]  # a multi-value source column resolves to its group
-    model = compile_payload(payload)
+    model = compile_mapping(payload)
     group = next(v for v in model["visuals"] if v["id"] == "group:Exp")
     assert group["auto"] is True and len(group["attrs"]) == 2
     assert model["default_visuals"] == ["Sex", "group:Exp"]
@@ -327,7 +331,7 @@ def test_everything_embedded_is_escaped() -> None:
     payload["meta"]["title"] = SCRIPTY
     payload["meta"]["description"] = "line\u2028separator & <!-- comment"
     payload["columns"][0]["labels"]["en"] = SCRIPTY
-    html = render_html(compile_payload(payload))
+    html = render_html(compile_mapping(payload))
     assert SCRIPTY not in html
     assert "<!--" not in html.split("<body>", 1)[1]
     assert "<title>&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" in html
@@ -422,7 +426,7 @@ def test_v2_layout_groups_indicators_and_maps_countries() -> None:
     payload = _with_v2_columns(make_payload())
     payload["default_columns"] = ["Sex", "Citizenship", "Ctl_Debt", "Ctl_Threats"]
     payload["pages"] = [{"name": "Control", "columns": ["Ctl_Debt", "Ctl_Threats"]}]
-    model = compile_payload(payload)
+    model = compile_mapping(payload)
     # An indicator stands for its group; a country column brings its map first.
     assert model["default_visuals"] == ["Sex", "map:Citizenship", "Citizenship", "group:Control"]
     assert model["pages"][0]["visuals"] == ["group:Control"]
@@ -438,25 +442,25 @@ def test_v2_layout_groups_indicators_and_maps_countries() -> None:
 def test_v2_texts_are_lang_maps_holding_the_default_language() -> None:
     payload = make_payload()
     payload["meta"]["title"] = {"en": "Title", "fr": "Titre"}
-    assert compile_payload(payload)["meta"]["title"] == {"en": "Title", "fr": "Titre"}
+    assert compile_mapping(payload)["meta"]["title"] == {"en": "Title", "fr": "Titre"}
     payload["meta"]["title"] = {"fr": "Titre"}
     with pytest.raises(
         ValueError, match=r"payload\.meta\.title: must give a text for meta\.default_language"
     ):
-        compile_payload(payload)
+        compile_mapping(payload)
     payload["meta"]["title"] = {"en": " "}
     with pytest.raises(ValueError, match=r"payload\.meta\.title\.en: must not be empty"):
-        compile_payload(payload)
+        compile_mapping(payload)
 
 
 def test_v2_agreement_rule_defaults_and_validation() -> None:
     payload = make_payload()
-    assert compile_payload(payload)["meta"]["agreement"] == {"interval": 5, "relative": 0.1, "absolute": 5}
+    assert compile_mapping(payload)["meta"]["agreement"] == {"interval": 5, "relative": 0.1, "absolute": 5}
     payload["meta"]["agreement"] = {"interval": 1, "relative": 0.2, "absolute": 3}
-    assert compile_payload(payload)["meta"]["agreement"] == {"interval": 1, "relative": 0.2, "absolute": 3}
+    assert compile_mapping(payload)["meta"]["agreement"] == {"interval": 1, "relative": 0.2, "absolute": 3}
     payload["meta"]["agreement"]["relative"] = -1
     with pytest.raises(ValueError, match=r"payload\.meta\.agreement\.relative: must be a number >= 0"):
-        compile_payload(payload)
+        compile_mapping(payload)
 
 
 V2_INVALID_CASES = [
@@ -521,7 +525,7 @@ def test_invalid_v2_fields_name_the_field_and_never_the_value(mutate: Any, patte
     payload = make_payload()
     mutate(payload)
     with pytest.raises(ValueError, match=pattern) as info:
-        compile_payload(payload)
+        compile_mapping(payload)
     assert SECRET not in str(info.value)
 
 
@@ -541,10 +545,10 @@ def test_v2_statistics_and_download_kinds_compile() -> None:
         "by_length": [{"length": 1, "compared": 2, "agreeing": 1, "agreeing_pct": 50.0}],
         "overall": {"compared": 2, "agreeing": 1, "agreeing_pct": 50.0},
     }
-    model = compile_payload(payload)
+    model = compile_mapping(payload)
     assert (
         model["downloads"][0]["kind"] == "synthetic_microdata" and model["downloads"][0]["description"] == ""
     )
     assert model["stats"]["multi"] == multi
     assert model["stats"]["agreement"]["by_length"][0]["length"] == 1
-    assert compile_payload(make_payload())["stats"]["multi"] is None  # older evaluation.json: absent
+    assert compile_mapping(make_payload())["stats"]["multi"] is None  # older evaluation.json: absent

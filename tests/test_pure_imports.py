@@ -1,4 +1,4 @@
-"""The numpy engines import without pyspark: a regression here would tie them to Spark again.
+"""The numpy engines and the explorer builder import without pyspark: a regression would tie them to Spark.
 
 Each check runs in a fresh interpreter whose import system refuses ``pyspark`` and ``py4j``, so a
 module that reaches Spark, directly or through its package's ``__init__``, fails to import.
@@ -47,6 +47,9 @@ PURE_MODULES = [
     "ctdc_spark.synthesize._fit",
     "ctdc_spark.aggregate._dp_tasks",
     "ctdc_spark.evaluate._metrics",
+    "ctdc_spark.publish._explorer.model",
+    "ctdc_spark.publish._explorer.compile",
+    "ctdc_spark.publish._explorer.html",
     "ctdc_spark.dp",
     "ctdc_spark.stage",
     "ctdc_spark.cli",

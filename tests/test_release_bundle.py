@@ -14,16 +14,17 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from pyspark.sql import SparkSession
 
 from ctdc_spark.config import load_config
+from ctdc_spark.evaluate import AgreementRule
 from ctdc_spark.io.files import verify_bundle
 from ctdc_spark.pipeline import RunSummary
 from ctdc_spark.publish import stage as publish
+from ctdc_spark.publish._explorer import ExplorerPayload
 from tests.conftest import run_stages
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -66,7 +67,7 @@ def _csv_cell(text: str) -> str:
 @pytest.fixture(scope="module")
 def released(
     spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]]:
+) -> tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]]:
     root = tmp_path_factory.mktemp("bundle")
     lines = ["gender,age,country,ind,note,year"]
     for *cells, copies in ROWS:
@@ -77,10 +78,10 @@ def released(
     (root / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     cfg = load_config(root / "config.yaml")
 
-    payloads: list[dict[str, Any]] = []
+    payloads: list[ExplorerPayload] = []
     real_build = publish.build_explorer
 
-    def capture(payload: dict[str, Any], out_dir: Path) -> Path:
+    def capture(payload: ExplorerPayload, out_dir: Path) -> Path:
         payloads.append(payload)
         return real_build(payload, out_dir)
 
@@ -100,7 +101,7 @@ def released(
 
 
 def test_bundle_holds_readmes_codebook_licence_and_tidy_csv_all_checksummed(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     bundle, summary, _, _ = released
     expected = {"README.md", "README.fr.md", "README.de.md", "codebook.csv", "LICENSE", "aggregates_tidy.csv"}
@@ -122,7 +123,7 @@ def _tsv_counts(path: Path) -> dict[tuple[str, ...], int]:
 
 
 def test_values_with_line_breaks_and_tabs_cannot_break_a_format(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     bundle, _, _, _ = released
     counts = _tsv_counts(bundle / "reportable_aggregates.tsv")
@@ -143,7 +144,7 @@ def test_values_with_line_breaks_and_tabs_cannot_break_a_format(
 
 
 def test_tidy_aggregates_read_back_equal_the_tsv(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     bundle, _, _, _ = released
     with (bundle / "aggregates_tidy.csv").open(encoding="utf-8", newline="") as handle:
@@ -161,10 +162,10 @@ def test_tidy_aggregates_read_back_equal_the_tsv(
 
 
 def test_readme_codebook_and_licence_speak_each_language(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     bundle, _, payload, _ = released
-    people = payload["meta"]["reportable_record_count"]
+    people = payload.meta.reportable_record_count
     english = (bundle / "README.md").read_text(encoding="utf-8")
     assert english.startswith("# Cases\n") and "Which number to cite" in english
     assert f"about {people:,} people" in english and "multiple of 2" in english
@@ -195,33 +196,32 @@ def test_readme_codebook_and_licence_speak_each_language(
 
 
 def test_payload_carries_languages_order_countries_and_indicators(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     _, _, payload, _ = released
-    meta = payload["meta"]
-    assert meta["title"] == {"en": "Cases", "fr": "Cas", "de": "Fälle"}
-    assert meta["agreement"] == {"interval": K, "relative": 0.1, "absolute": float(K)}
-    columns = {c["id"]: c for c in payload["columns"]}
-    assert [v["value"] for v in columns["age"]["values"]] == ["0--8", "9--17", "48+"]
-    assert [v["code"] for v in columns["age"]["values"]] == [1, 2, 3]
-    assert columns["age"]["ordinal"] and columns["year"]["ordinal"] and not columns["gender"]["ordinal"]
-    assert [v["value"] for v in columns["year"]["values"]] == sorted(
-        v["value"] for v in columns["year"]["values"]
-    )
-    assert columns["country"]["geo"] == "iso3166-1-alpha2" and columns["gender"]["geo"] is None
-    assert columns["ind"]["indicator"] and not columns["gender"]["indicator"]
-    assert columns["gender"]["labels"] == {"en": "Gender", "fr": "Genre", "de": "Gender"}
-    female = next(v for v in columns["gender"]["values"] if v["value"] == "Female")
-    assert female["labels"] == {"en": "Female", "fr": "Femme", "de": "Female"}
-    kinds = {d["name"]: d["kind"] for d in payload["downloads"]}
+    meta = payload.meta
+    assert meta.title == {"en": "Cases", "fr": "Cas", "de": "Fälle"}
+    assert meta.agreement == AgreementRule(interval=K, relative=0.1, absolute=float(K))
+    columns = {c.id: c for c in payload.columns}
+    assert [v.value for v in columns["age"].values] == ["0--8", "9--17", "48+"]
+    assert [v.code for v in columns["age"].values] == [1, 2, 3]
+    assert columns["age"].ordinal and columns["year"].ordinal and not columns["gender"].ordinal
+    assert [v.value for v in columns["year"].values] == sorted(v.value for v in columns["year"].values)
+    assert columns["country"].geo == "iso3166-1-alpha2" and columns["gender"].geo is None
+    assert columns["ind"].indicator and not columns["gender"].indicator
+    assert columns["gender"].labels == {"en": "Gender", "fr": "Genre", "de": "Gender"}
+    female = next(v for v in columns["gender"].values if v.value == "Female")
+    assert female.labels == {"en": "Female", "fr": "Femme", "de": "Female"}
+    kinds = {d.name: d.kind for d in payload.downloads}
     assert kinds["README.md"] == "readme" and kinds["aggregates_tidy.csv"] == "aggregates_tidy"
     assert kinds["codebook.csv"] == "codebook" and kinds["LICENSE"] == "licence"
-    stats = payload["stats"]
-    assert stats["multi"]["min_length"] == 2 and stats["agreement"]["overall"]["compared"] > 0
+    stats = payload.stats
+    assert stats.multi is not None and stats.multi.min_length == 2
+    assert stats.agreement is not None and stats.agreement.overall.compared > 0
 
 
 def test_missing_translations_are_logged_by_key_never_by_value(
-    released: tuple[Path, RunSummary, dict[str, Any], list[logging.LogRecord]],
+    released: tuple[Path, RunSummary, ExplorerPayload, list[logging.LogRecord]],
 ) -> None:
     _, _, _, records = released
     warnings = [r.getMessage() for r in records if "translations" in r.getMessage()]

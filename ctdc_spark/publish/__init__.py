@@ -1,6 +1,7 @@
 """The publish stage (:mod:`.stage`): the offline explorer and the release metadata, from public artefacts.
 
-``_explorer`` builds the page and ``_bundle`` the bundle's README and codebook, in plain Python.
+``_explorer`` holds the page's payload model (``model``), its compilation and the page itself, ``_bundle``
+the bundle's README and codebook, all in plain Python.
 """
 
 from __future__ import annotations

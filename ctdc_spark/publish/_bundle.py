@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from babel import Locale
 from babel.numbers import format_decimal
 
 from ctdc_spark.io.files import SHA256SUMS, atomic_text_writer
+from ctdc_spark.publish._explorer.model import DownloadKind, DpParameters
 
 __all__ = [
     "BUNDLE_DOCUMENTS",
@@ -46,7 +46,7 @@ README = "README.md"
 CODEBOOK = "codebook.csv"
 LICENSE_FILE = "LICENSE"
 #: Download kind of each bundle document (the explorer's ``download_<kind>`` sentence describes it).
-BUNDLE_DOCUMENTS = {README: "readme", CODEBOOK: "codebook", LICENSE_FILE: "licence"}
+BUNDLE_DOCUMENTS: dict[str, DownloadKind] = {README: "readme", CODEBOOK: "codebook", LICENSE_FILE: "licence"}
 EXPLORER_PAGE = "explorer/index.html"
 METADATA = "metadata.json"
 
@@ -109,7 +109,7 @@ class ReleaseFacts:
     default_language: str
     k: int
     L: int
-    dp: Mapping[str, Any] | None
+    dp: DpParameters | None
     synthetic_records: int
     people: int
     files: Sequence[tuple[str, str]]  # (file name, download kind), in the order the README lists them
@@ -134,8 +134,8 @@ def _readme(facts: ReleaseFacts, language: str) -> str:
         "synthetic": _number(facts.synthetic_records, language),
         "people": _number(facts.people, language),
         "ratio": _number(facts.synthetic_records / facts.people, language, 2) if facts.people else "–",
-        "epsilon": "" if facts.dp is None else _number(float(facts.dp["epsilon"]), language, 2),
-        "delta": "" if facts.dp is None or facts.dp.get("delta") is None else f"{facts.dp['delta']:.3g}",
+        "epsilon": "" if facts.dp is None else _number(float(facts.dp.epsilon), language, 2),
+        "delta": "" if facts.dp is None or facts.dp.delta is None else f"{facts.dp.delta:.3g}",
     }
 
     def say(key: str) -> str:

@@ -11,6 +11,7 @@ publishes atomically as ``release/<run_id>/``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -38,6 +39,23 @@ from ctdc_spark.publish._bundle import (
     write_bundle_documents,
 )
 from ctdc_spark.publish._explorer import build_explorer
+from ctdc_spark.publish._explorer.model import (
+    EMPTY_STATS,
+    GEO_ALPHA2,
+    Aggregates,
+    Column,
+    Download,
+    DownloadKind,
+    DpParameters,
+    ExplorerPayload,
+    Group,
+    Meta,
+    Page,
+    Stats,
+    SyntheticCells,
+    Value,
+    parse,
+)
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext, StageResult
 from ctdc_spark.wording import ENGLISH, Wording, is_language_neutral
@@ -51,7 +69,7 @@ _V = TypeVar("_V")
 INDICATOR_VALUE = "1"
 
 #: Public files the explorer links to, by the kind whose ``download_<kind>`` sentence describes them.
-DOWNLOAD_KINDS = {
+DOWNLOAD_KINDS: dict[str, DownloadKind] = {
     "synthetic_microdata.csv": "synthetic_microdata",
     "synthetic_microdata_long.csv": "synthetic_microdata_long",
     "reportable_aggregates.tsv": "aggregates_tsv",
@@ -60,17 +78,6 @@ DOWNLOAD_KINDS = {
     "evaluation.json": "evaluation",
     **BUNDLE_DOCUMENTS,
 }
-EMPTY_STATS: Mapping[str, Any] = {
-    "by_length": [],
-    "by_bucket": [],
-    "overall": {
-        "mean_abs_error": None,
-        "mean_proportional_error": None,
-        "coverage_pct": None,
-        "not_in_official_pct": None,
-    },
-}
-COUNTRY_CODES = "iso3166-1-alpha2"
 
 
 def _read(spark: SparkSession, ctx: RunContext, spec: Any) -> DataFrame:
@@ -121,7 +128,7 @@ def natural_order(
 
 def _public_dictionary(
     spark: SparkSession, ctx: RunContext, wording: Wording
-) -> tuple[list[dict[str, Any]], DataFrame]:
+) -> tuple[list[Column], DataFrame]:
     """Columns with their public attributes, and the synthetic records (collected later)."""
     reportable = _read(spark, ctx, REPORTABLE_AGGREGATES)
     synthetic = _read(spark, ctx, SYNTHETIC_RECORDS)
@@ -163,35 +170,28 @@ def _public_dictionary(
             else:
                 labels = wording.value_label(exp.value_labels, column, attribute, raw)
             values.append(
-                {
-                    "code": code,
-                    "value": value,
-                    "attribute": attribute,
-                    "rank": row["attr_id"],
-                    "labels": labels,
-                }
+                Value(code=code, value=value, attribute=attribute, rank=row["attr_id"], labels=labels)
             )
-        entry: dict[str, Any] = {
-            "id": column,
-            "source_column": col["source_column"],
-            "kind": "multi" if multi else "single",
-            "labels": wording.label("column_labels", exp.column_labels, column, column),
-            "values": values,
-            "ordinal": declared is not None or bins is not None,
-            "geo": COUNTRY_CODES if geo else None,
-            "indicator": not multi and list(rows) == [INDICATOR_VALUE],
-        }
         described = any(column in table for table in exp.column_descriptions.values())
-        entry["descriptions"] = (
-            wording.label("column_descriptions", exp.column_descriptions, column, "")
-            if described
-            else dict.fromkeys(exp.languages, "")
+        out.append(
+            Column(
+                id=column,
+                source_column=col["source_column"],
+                kind="multi" if multi else "single",
+                labels=wording.label("column_labels", exp.column_labels, column, column),
+                values=tuple(values),
+                descriptions=wording.label("column_descriptions", exp.column_descriptions, column, "")
+                if described
+                else dict.fromkeys(exp.languages, ""),
+                ordinal=declared is not None or bins is not None,
+                geo=GEO_ALPHA2 if geo else None,
+                indicator=not multi and list(rows) == [INDICATOR_VALUE],
+            )
         )
-        out.append(entry)
     return out, synthetic
 
 
-def _synthetic_codes(synthetic: DataFrame, columns: list[dict[str, Any]]) -> tuple[int, dict[str, str]]:
+def _synthetic_codes(synthetic: DataFrame, columns: Sequence[Column]) -> SyntheticCells:
     """Column store of the synthetic records: per column, base64 little-endian uint16 codes."""
     table = synthetic.select("record_id", "attrs").orderBy("record_id").toArrow()
     attrs = table.column("attrs").combine_chunks()
@@ -199,32 +199,35 @@ def _synthetic_codes(synthetic: DataFrame, columns: list[dict[str, Any]]) -> tup
     lengths = attrs.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
     values = attrs.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.repeat(np.arange(n), lengths)
-    size = max((v["rank"] for c in columns for v in c["values"]), default=-1) + 1
+    size = max((v.rank for c in columns for v in c.values), default=-1) + 1
     position = np.full(size, -1, dtype=np.int64)
     code = np.zeros(size, dtype=np.uint16)
     for i, col in enumerate(columns):
-        for v in col["values"]:
-            position[v["rank"]], code[v["rank"]] = i, v["code"]
+        for v in col.values:
+            position[v.rank], code[v.rank] = i, v.code
     cells = np.zeros((len(columns), n), dtype="<u2")
     known = values < size
     cells[position[values[known]], rows[known]] = code[values[known]]
-    return n, {
-        col["id"]: base64.b64encode(cells[i].tobytes()).decode("ascii") for i, col in enumerate(columns)
-    }
+    return SyntheticCells(
+        n=n,
+        columns={
+            col.id: base64.b64encode(cells[i].tobytes()).decode("ascii") for i, col in enumerate(columns)
+        },
+    )
 
 
-def _downloads(staging: Path) -> list[dict[str, Any]]:
+def _downloads(staging: Path) -> tuple[Download, ...]:
     files = sorted(p for p in staging.iterdir() if p.is_file() and p.name in DOWNLOAD_KINDS)
-    return [
-        {
-            "name": p.name,
-            "href": f"../{p.name}",
-            "bytes": p.stat().st_size,
-            "sha256": sha256_file(p),
-            "kind": DOWNLOAD_KINDS[p.name],
-        }
+    return tuple(
+        Download(
+            name=p.name,
+            href=f"../{p.name}",
+            bytes=p.stat().st_size,
+            sha256=sha256_file(p),
+            kind=DOWNLOAD_KINDS[p.name],
+        )
         for p in files
-    ]
+    )
 
 
 def _known(names: tuple[str, ...], allowed: set[str], what: str) -> list[str]:
@@ -241,44 +244,46 @@ def _official_single_counts(spark: SparkSession, ctx: RunContext) -> dict[int, i
     return {row[0]: row[1] for row in single.select(F.col("combo")[0], "protected_count").collect()}
 
 
-def _value_label(column: Mapping[str, Any], value: Mapping[str, Any], language: str) -> str:
+def _value_label(column: Column, value: Value, language: str) -> str:
     """A value as the explorer shows it in ``language``: country names, "yes", or its label."""
-    if column["geo"]:
-        return country_name(value["value"], language)
-    if column["indicator"]:
+    if column.geo:
+        return country_name(value.value, language)
+    if column.indicator:
         return ui_strings(language)["yes"]
-    labels = value["labels"]
-    return str(labels.get(language, labels.get(ENGLISH, value["value"])))
+    return value.labels.get(language, value.labels.get(ENGLISH, value.value))
 
 
 def _codebook(
-    columns: Sequence[Mapping[str, Any]], official: Mapping[int, int], languages: Sequence[str]
+    columns: Sequence[Column], official: Mapping[int, int], languages: Sequence[str]
 ) -> list[CodebookValue]:
     return [
         CodebookValue(
-            column=c["id"],
-            value=v["value"],
-            attribute=v["attribute"],
-            column_labels=c["labels"],
+            column=c.id,
+            value=v.value,
+            attribute=v.attribute,
+            column_labels=c.labels,
             value_labels={lang: _value_label(c, v, lang) for lang in languages},
-            official_count=official.get(v["rank"]),
+            official_count=official.get(v.rank),
         )
         for c in columns
-        for v in c["values"]
+        for v in c.values
     ]
 
 
 def build_payload(
     spark: SparkSession, ctx: RunContext, *, release_date: str, wording: Wording
-) -> dict[str, Any]:
-    """Assemble the explorer payload (see :mod:`ctdc_spark.publish._explorer`) from public artefacts.
+) -> ExplorerPayload:
+    """Assemble the explorer payload (see :mod:`ctdc_spark.publish._explorer.model`) from public artefacts.
 
     ``downloads`` is left empty: the caller lists the files once the bundle documents are written.
+
+    Raises:
+        ValueError: The artefacts make an invalid payload (a bug upstream); the message names the field.
     """
     cfg, exp = ctx.cfg, ctx.cfg.explorer
     k = cfg.privacy.resolution
     columns, synthetic = _public_dictionary(spark, ctx, wording)
-    n_synthetic, codes = _synthetic_codes(synthetic, columns)
+    cells = _synthetic_codes(synthetic, columns)
     reportable = _read(spark, ctx, REPORTABLE_AGGREGATES)
     entries = (
         reportable.orderBy("length", F.col("protected_count").desc(), "selections")
@@ -288,101 +293,98 @@ def build_payload(
     n_columns = _read(spark, ctx, COLUMNS).count()
     evaluation_path = ctx.staging_dir / "evaluation.json"
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
-    metadata_path = ctx.staging_dir / "metadata.json"
-    metadata = json.loads(metadata_path.read_text(encoding="utf-8")) if metadata_path.exists() else {}
     record_count = ctx.tables.release_facts(spark).published_record_count
     dp = cfg.privacy.dp
-    stats = evaluation.get("stats") or dict(EMPTY_STATS)
-    public_attributes = {v["attribute"] for c in columns for v in c["values"]}
+    # evaluation.json's stats are the page's as they are; they also state the agreement rule they applied.
+    evaluated = evaluation.get("stats")
+    stats = parse(Stats, evaluated, "payload.stats") if evaluated else EMPTY_STATS
+    stated_rule = evaluated.get("agreement", {}).get("rule") if evaluated else None
+    public_attributes = {v.attribute for c in columns for v in c.values}
     groups = [
-        {
-            "name": name,
-            "attributes": kept,
-            "labels": wording.label("group_labels", exp.group_labels, name, name, raw_is_english=True),
-        }
+        Group(
+            name=name,
+            attributes=tuple(kept),
+            labels=wording.label("group_labels", exp.group_labels, name, name, raw_is_english=True),
+        )
         for name, attrs in exp.groups.items()
         if (kept := [a for a in attrs if a in public_attributes])
     ]
-    visual_names: set[str] = {c["id"] for c in columns} | {c["source_column"] for c in columns}
-    visual_names |= {str(g["name"]) for g in groups}
+    visual_names: set[str] = {c.id for c in columns} | {c.source_column for c in columns}
+    visual_names |= {g.name for g in groups}
     pages = [
-        {
-            "name": name,
-            "columns": _known(cols, visual_names, "pages"),
-            "labels": wording.label("page_labels", exp.page_labels, name, name, raw_is_english=True),
-        }
+        Page(
+            name=name,
+            columns=tuple(_known(cols, visual_names, "pages")),
+            labels=wording.label("page_labels", exp.page_labels, name, name, raw_is_english=True),
+        )
         for name, cols in exp.pages.items()
     ]
-    meta: dict[str, Any] = {
-        "title": wording.text("title", exp.title),
-        "description": wording.text("description", exp.description),
-        "dataset_version": exp.dataset_version or ctx.run_id,
-        "run_id": ctx.run_id,
-        "created": f"{release_date}T00:00:00Z",
-        "pipeline_version": __version__,
-        "privacy_mode": "dp" if dp else "k_anonymity",
-        "k": k,
-        "L": effective_length(cfg.privacy.reporting_length, n_columns),
-        "dp": None
-        if dp is None
-        else metadata.get("privacy", {}).get("dp", {"epsilon": dp.epsilon, "delta": dp.delta}),
-        "synthesis_mode": cfg.synthesis.mode,
-        "synthetic_records": n_synthetic,
-        "reportable_record_count": record_count,
-        "licence": wording.text("licence", exp.licence),
-        "citation": wording.text("citation", exp.citation),
-        "languages": list(exp.languages),
-        "default_language": exp.default_language,
-        "small_count_threshold": exp.small_count_threshold,
-        "agreement": stats.get("agreement", {}).get("rule")
-        or AgreementRule.for_release(resolution=k, dp=dp is not None).as_dict(),
-    }
-    if exp.record_noun:
-        meta["record_noun"] = wording.text("record_noun", exp.record_noun)
-    return {
-        "meta": meta,
-        "columns": columns,
-        "default_columns": _known(exp.default_columns, visual_names, "default_columns"),
-        "pages": [p for p in pages if p["columns"]],
-        "groups": groups,
-        "synthetic": {"n": n_synthetic, "columns": codes},
-        "aggregates": {
-            "record_count": record_count,
-            "entries": [
-                list(e)
-                for e in zip(entries.column(0).to_pylist(), entries.column(1).to_pylist(), strict=True)
-            ],
-        },
-        "stats": stats,
-        "downloads": [],
-    }
+    meta = Meta(
+        title=wording.text("title", exp.title),
+        description=wording.text("description", exp.description),
+        dataset_version=exp.dataset_version or ctx.run_id,
+        run_id=ctx.run_id,
+        created=f"{release_date}T00:00:00Z",
+        pipeline_version=__version__,
+        privacy_mode="dp" if dp else "k_anonymity",
+        k=k,
+        L=effective_length(cfg.privacy.reporting_length, n_columns),
+        dp=None if dp is None else DpParameters(epsilon=dp.epsilon, delta=dp.delta),
+        synthesis_mode=cfg.synthesis.mode,
+        synthetic_records=cells.n,
+        reportable_record_count=record_count,
+        licence=wording.text("licence", exp.licence),
+        citation=wording.text("citation", exp.citation),
+        languages=exp.languages,
+        default_language=exp.default_language,
+        small_count_threshold=exp.small_count_threshold,
+        record_noun=wording.text("record_noun", exp.record_noun) if exp.record_noun else {},
+        agreement=parse(AgreementRule, stated_rule, "payload.meta.agreement")
+        if stated_rule
+        else AgreementRule.for_release(resolution=k, dp=dp is not None),
+    )
+    return ExplorerPayload(
+        meta=meta,
+        columns=tuple(columns),
+        default_columns=tuple(_known(exp.default_columns, visual_names, "default_columns")),
+        pages=tuple(p for p in pages if p.columns),
+        groups=tuple(groups),
+        synthetic=cells,
+        aggregates=Aggregates(
+            record_count=record_count,
+            entries=tuple(zip(entries.column(0).to_pylist(), entries.column(1).to_pylist(), strict=True)),
+        ),
+        stats=stats,
+        downloads=(),
+    )
 
 
-def _write_documents(spark: SparkSession, ctx: RunContext, payload: Mapping[str, Any]) -> list[Path]:
+def _write_documents(spark: SparkSession, ctx: RunContext, payload: ExplorerPayload) -> list[Path]:
     """The bundle's READMEs, codebook and LICENSE, from the payload's (already translated) texts."""
-    meta = payload["meta"]
-    languages = tuple(meta["languages"])
+    meta = payload.meta
     listed = sorted(
         (name, kind)
         for name, kind in DOWNLOAD_KINDS.items()
         if name in BUNDLE_DOCUMENTS or (ctx.staging_dir / name).is_file()
     )
     facts = ReleaseFacts(
-        title=meta["title"],
-        description=meta["description"],
-        citation=meta["citation"],
-        licence=meta["licence"],
-        languages=languages,
-        default_language=meta["default_language"],
-        k=meta["k"],
-        L=meta["L"],
-        dp=meta["dp"],
-        synthetic_records=meta["synthetic_records"],
-        people=meta["reportable_record_count"],
+        title=meta.title,
+        description=meta.description,
+        citation=meta.citation,
+        licence=meta.licence,
+        languages=meta.languages,
+        default_language=meta.default_language,
+        k=meta.k,
+        L=meta.L,
+        dp=meta.dp,
+        synthetic_records=meta.synthetic_records,
+        people=meta.reportable_record_count,
         files=listed,
     )
     official = _official_single_counts(spark, ctx)
-    return write_bundle_documents(ctx.staging_dir, facts, _codebook(payload["columns"], official, languages))
+    return write_bundle_documents(
+        ctx.staging_dir, facts, _codebook(payload.columns, official, meta.languages)
+    )
 
 
 def _release_date(ctx: RunContext) -> str:
@@ -420,10 +422,10 @@ def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
         log.warning("explorer translations: %s", line)
     result = StageResult()
     result.outputs += [str(p) for p in _write_documents(spark, ctx, payload)]
-    payload["downloads"] = _downloads(ctx.staging_dir)
+    payload = dataclasses.replace(payload, downloads=_downloads(ctx.staging_dir))
     page = build_explorer(payload, ctx.staging_dir / "explorer")
     result.outputs.append(str(page))
-    cfg = ctx.cfg
+    cfg, meta = ctx.cfg, payload.meta
     update_metadata(
         ctx.staging_dir,
         "release",
@@ -431,17 +433,17 @@ def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
             "run_id": ctx.run_id,
             "date": release_date,
             "pipeline_version": __version__,
-            "dataset_version": payload["meta"]["dataset_version"],
-            "privacy_mode": payload["meta"]["privacy_mode"],
+            "dataset_version": meta.dataset_version,
+            "privacy_mode": meta.privacy_mode,
             "k": cfg.privacy.resolution,
-            "reporting_length": payload["meta"]["L"],
+            "reporting_length": meta.L,
             "synthesis_mode": cfg.synthesis.mode,
-            "synthetic_records": payload["meta"]["synthetic_records"],
-            "reportable_record_count": payload["meta"]["reportable_record_count"],
-            "reportable_combinations": len(payload["aggregates"]["entries"]),
-            "files": {d["name"]: {"bytes": d["bytes"], "sha256": d["sha256"]} for d in payload["downloads"]},
+            "synthetic_records": meta.synthetic_records,
+            "reportable_record_count": meta.reportable_record_count,
+            "reportable_combinations": len(payload.aggregates.entries),
+            "files": {d.name: {"bytes": d.bytes, "sha256": d.sha256} for d in payload.downloads},
         },
     )
-    result.row_counts["explorer_combinations"] = len(payload["aggregates"]["entries"])
-    result.row_counts["explorer_records"] = payload["meta"]["synthetic_records"]
+    result.row_counts["explorer_combinations"] = len(payload.aggregates.entries)
+    result.row_counts["explorer_records"] = meta.synthetic_records
     return result

@@ -19,7 +19,7 @@
 /** Columns with more values than this are counted by a histogram over the base rows, not per-value bitsets. */
 export const BITSET_MAX_VALUES = 24;
 
-/** Version of the compiled model this code reads (MODEL_FORMAT in _explorer.py). */
+/** Version of the compiled model this code reads (MODEL_FORMAT in ctdc_spark/publish/_explorer/compile.py). */
 export const MODEL_FORMAT = 2;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -14,6 +14,7 @@ that shares nothing with them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ctdc_spark.publish._explorer import build_explorer
+from ctdc_spark.publish._explorer import EMPTY_STATS, ExplorerPayload, build_explorer, compile_payload
 
 K = 5
 L = 3
@@ -214,6 +215,10 @@ class Fixture:
     @property
     def url(self) -> str:
         return self.index.as_uri()
+
+    def model(self) -> dict[str, Any]:
+        """The compiled model the page embeds."""
+        return compile_payload(ExplorerPayload.from_mapping(self.payload))
 
     def synthetic_count(self, selection: Sequence[str], attribute: str) -> int:
         """Rows matching every selected attribute in OTHER columns, and `attribute`."""
@@ -509,16 +514,6 @@ def build_fixture(
         }
         for name, path in files.items()
     ]
-    empty_stats = {
-        "by_length": [],
-        "by_bucket": [],
-        "overall": {
-            "mean_abs_error": None,
-            "mean_proportional_error": None,
-            "coverage_pct": None,
-            "not_in_official_pct": None,
-        },
-    }
     payload: dict[str, Any] = {
         "meta": {
             "title": TITLES if title == DEFAULT_TITLE else {lang: title for lang in LANGUAGES},
@@ -623,7 +618,7 @@ def build_fixture(
             "record_count": (len(sensitive) // K) * K,
             "entries": [[key, count] for key, count in aggregates.items()],
         },
-        "stats": _stats(aggregates, synthetic) if with_stats else empty_stats,
+        "stats": _stats(aggregates, synthetic) if with_stats else dataclasses.asdict(EMPTY_STATS),
         "downloads": downloads,
     }
     # Round-trip through JSON, as the publish stage would hand it over.

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from explorer_fixture import SCRIPT_VALUE, Fixture, K, L, agrees, build_fixture
 
-from ctdc_spark.publish._explorer import compile_payload
-
 pytestmark = pytest.mark.browser
 
 NBSP = "\u00a0"
@@ -35,7 +33,7 @@ def explore_fragment(
 ) -> str:
     params: list[tuple[str, str]] = [("view", "explore")] + [("s", a) for a in selection]
     if all_visuals is not None:
-        params += [("cols", v["id"]) for v in compile_payload(all_visuals.payload)["visuals"]]
+        params += [("cols", v["id"]) for v in all_visuals.model()["visuals"]]
     params += list(extra.items())
     return urllib.parse.urlencode(params)
 
@@ -115,7 +113,7 @@ def test_opens_offline_silently_and_every_view_renders(release: Fixture, open_ex
 def test_golden_counts_and_states(release: Fixture, open_explorer: Any, selection: list[str]) -> None:
     page = open_explorer(release.url, explore_fragment(selection, all_visuals=release))
     page.render_all()
-    model = compile_payload(release.payload)
+    model = release.model()
     bars = page.bars()
     for visual in model["visuals"]:  # every value is shown, including synthetic zeros (M4)
         shown = page.map_countries(visual["id"]) if visual["type"] == "map" else page.bars(visual["id"])

@@ -57,11 +57,7 @@ def _fragment(view: str, lang: str, **extra: str) -> str:
 
 
 def _all_visuals(release: Fixture) -> str:
-    from ctdc_spark.publish._explorer import compile_payload
-
-    return "&".join(
-        "cols=" + urllib.parse.quote(v["id"]) for v in compile_payload(release.payload)["visuals"]
-    )
+    return "&".join("cols=" + urllib.parse.quote(v["id"]) for v in release.model()["visuals"])
 
 
 def _texts(open_explorer: Any, release: Fixture, lang: str) -> dict[str, str]:
