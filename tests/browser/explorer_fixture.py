@@ -25,7 +25,7 @@ import numpy as np
 
 from ctdc_spark.publish._explorer import build_explorer
 from tests import oracle
-from tests.oracle import CellRules, column_of
+from tests.oracle import CellRules, column_of, combination_string
 
 K = 5
 L = 3
@@ -181,14 +181,9 @@ def expand(rows: Iterable[tuple[str, str, str, str, str, int]]) -> list[frozense
     return out
 
 
-def canonical(attrs: Iterable[str]) -> str:
-    """Canonical SDS key: attributes sorted by byte order, joined by ';'."""
-    return ";".join(sorted(attrs, key=lambda a: a.encode("utf-8")))
-
-
 def count_combinations(records: Sequence[frozenset[str]], max_length: int) -> dict[str, int]:
     """The count of every combination of length 1..max_length over the records, by its canonical key."""
-    return {canonical(c): n for c, n in oracle.count_combinations(records, max_length).items()}
+    return {combination_string(c): n for c, n in oracle.count_combinations(records, max_length).items()}
 
 
 @dataclass
@@ -210,11 +205,10 @@ class Fixture:
     def synthetic_count(self, selection: Sequence[str], attribute: str) -> int:
         """Rows matching every selected attribute in OTHER columns, and `attribute`."""
         col = column_of(attribute)
-        need = {a for a in selection if column_of(a) != col} | {attribute}
-        return sum(1 for rec in self.synthetic if need <= rec)
+        return oracle.support(self.synthetic, {a for a in selection if column_of(a) != col} | {attribute})
 
     def matching(self, selection: Sequence[str]) -> int:
-        return sum(1 for rec in self.synthetic if set(selection) <= rec)
+        return oracle.support(self.synthetic, selection)
 
     def official(self, selection: Sequence[str], attribute: str | None) -> tuple[str, int | None]:
         """(state, count) of the bar `attribute` under `selection` (or of the selection itself)."""
@@ -227,7 +221,7 @@ class Fixture:
             return "value", self.payload["aggregates"]["record_count"]
         if len(key_attrs) > L:
             return "na", None
-        count = self.aggregates.get(canonical(key_attrs))
+        count = self.aggregates.get(combination_string(key_attrs))
         return ("lt_k", None) if count is None else ("value", count)
 
     def all_attributes(self) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from tests.oracle.aggregates import (
     by_length,
+    combination_string,
     count_combinations,
     count_encoded,
     protect,
@@ -46,6 +47,7 @@ __all__ = [
     "aggregate_seeded_weight",
     "by_length",
     "column_of",
+    "combination_string",
     "consolidate",
     "consolidation_quota",
     "count_combinations",

@@ -33,6 +33,16 @@ def sub_combinations(record: Iterable[Attribute], max_length: int) -> list[tuple
     return [c for length in range(1, max_length + 1) for c in itertools.combinations(ordered, length)]
 
 
+def combination_string(attributes: Iterable[str]) -> str:
+    """SDS's text of a combination: its attributes in canonical order joined by ``;`` (SPEC.md 2.4).
+
+    Example:
+        >>> combination_string(["B:b1", "A:a2"])
+        'A:a2;B:b1'
+    """
+    return ";".join(sorted(attributes))
+
+
 def count_encoded(
     indptr: npt.ArrayLike, indices: npt.ArrayLike, max_length: int
 ) -> tuple[IntArray, IntArray]:

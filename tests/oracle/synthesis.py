@@ -91,7 +91,7 @@ class PartialSupports:
         return cls(indptr, [a for r in rows for a in r], n_attributes, cache_entries)
 
     def rows(self, partial: tuple[int, ...]) -> IntArray:
-        """The records holding every attribute of ``partial`` (ascending attribute ids)."""
+        """The records holding every attribute of ``partial`` (its ids ascending)."""
         return self._state(partial)[0]
 
     def supports(self, partial: tuple[int, ...]) -> list[int]:
@@ -131,7 +131,7 @@ def grow(
         if not pool:
             return record
         i = sample_weighted([counts[a] for a in pool], uniform())
-        assert i is not None
+        assert i is not None, "every weight left is >= k >= 1"
         drawn = pool[i]
         record = sorted([*record, drawn])
         pool = [a for a in pool if attr_column[a] != attr_column[drawn]]
