@@ -40,9 +40,7 @@ def _k_mode_release(
         row_seeded_seeds(sampler, table.indptr, table.indices, ids, stage_key(seed, f"order_{o}"))
         for o in range(2)
     ]
-    targets = make_lookup(
-        {c: n // k * k for c, n in reportable(table, k, length).items()}, table.n_attributes, length
-    )
+    targets = make_lookup(reportable(table, k, length), table.n_attributes, length)
     seeded = unique_candidates(concat_batches(orders))
     missing = uncovered_combinations(seeded, targets, length)
     grown = grown_from_combinations(
