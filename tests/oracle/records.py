@@ -118,9 +118,6 @@ class EncodedRecords:
     indptr: IntArray
     indices: IntArray
 
-    def __len__(self) -> int:
-        return len(self.indptr) - 1
-
     def records(self) -> list[list[int]]:
         """Each record's ascending attribute ids."""
         ids = self.indices.tolist()
