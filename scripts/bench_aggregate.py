@@ -9,10 +9,11 @@ every combination of length <= L exactly:
   the shuffle and the Delta write of ``sensitive_aggregates``. Reading the prepared tables (``load``),
   the reportable table, the TSV/CSV exports and the risk analysis are timed separately. JVM start
   and the prepare stage (CSV parsing and encoding) are excluded.
-* ``baseline``: a plain single-process numpy count written here (it does not use the library's
-  enumeration): encode cells to sorted attribute ids, gather each record length's l-subsets,
-  pack them into int64 keys and ``np.unique`` them. Encoding and counting are timed separately;
-  ratios use the counting time.
+* ``baseline``: the reference implementation's single-process numpy count (:mod:`tests.oracle`, which
+  shares no code with the library): cells become attribute ids as SDS reads them
+  (``encode_frame``), then every record length's l-subsets are gathered, numbered as int64 and
+  ``np.unique``-d (``count_encoded``). Encoding and counting are timed separately; ratios use the
+  counting time.
 * ``pac-synth``: ``Dataset.from_data_frame(df).get_aggregates(L, ";")`` (timed: ``get_aggregates``;
   building the Dataset is reported as its encoding).
 
@@ -35,7 +36,6 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import pandas as pd
 
 from scripts._bench_util import (
     CONFIG,
@@ -56,107 +54,9 @@ from scripts._bench_util import (
     run_worker_process,
     tree_cpu_seconds,
 )
+from tests import oracle
 
 IMPLEMENTATIONS = ("baseline", "pac-synth", "spark")
-_GATHER_ROWS = 4_000_000
-"""Baseline: combination rows gathered per ``np.unique`` call (bounds its memory to ~100 MB)."""
-
-
-# --------------------------------------------------------------------------------------------
-# The one-machine baseline: plain numpy, written for this benchmark.
-# --------------------------------------------------------------------------------------------
-
-
-def encode(frame: pd.DataFrame, unknown: Sequence[str]) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Cells -> attribute ids, ``-1`` for no attribute (unknown values and ``"0"``, as SDS).
-
-    Ids follow the sorted ``column:value`` strings, so a record's sorted ids are its canonical
-    combination order.
-
-    Returns:
-        The attribute names and an ``(n, columns)`` matrix of ids, each row sorted ascending with
-        the ``-1`` cells first.
-    """
-    skip = {*unknown, "", "0"}
-    per_column = []
-    names: list[str] = []
-    for column in frame.columns:
-        values, codes = np.unique(frame[column].astype(str).to_numpy(), return_inverse=True)
-        local = np.full(len(values), -1, dtype=np.int64)
-        for i, value in enumerate(values):
-            if value not in skip:
-                local[i] = len(names)
-                names.append(f"{column}:{value}")
-        per_column.append(local[codes.ravel()])
-    order = sorted(range(len(names)), key=names.__getitem__)
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[order] = np.arange(len(names))
-    cells = np.stack(per_column, axis=1)
-    cells = np.where(cells >= 0, rank[np.maximum(cells, 0)], -1)
-    cells.sort(axis=1)
-    return [names[i] for i in order], cells
-
-
-def key_bits(n_attributes: int) -> int:
-    """Bits per id in a packed key (ids are stored + 1 so that 0 is never a slot value)."""
-    return max(1, int(n_attributes).bit_length())
-
-
-def count_plain(
-    cells: npt.NDArray[np.int64], n_attributes: int, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Count every combination of length <= ``length`` of the encoded records.
-
-    A combination ``(a, b, c)`` is the key ``((a+1) << 2B | (b+1) << B | (c+1))``: slot values are
-    >= 1, so keys of different lengths never collide.
-
-    Returns:
-        Sorted distinct keys and their counts.
-    """
-    bits = key_bits(n_attributes)
-    if bits * length > 63:
-        raise ValueError("keys do not fit 63 bits; use fewer attributes or a shorter length")
-    present = (cells >= 0).sum(axis=1)
-    keys, counts = [], []
-    for m in np.unique(present):
-        if m == 0:
-            continue
-        rows = cells[present == m][:, cells.shape[1] - m :]
-        for size in range(1, min(length, int(m)) + 1):
-            positions = np.array(list(itertools.combinations(range(int(m)), size)))
-            step = max(1, _GATHER_ROWS // len(positions))
-            for start in range(0, len(rows), step):
-                combos = rows[start : start + step][:, positions]  # (records, C(m, size), size)
-                packed = np.zeros(combos.shape[:2], dtype=np.int64)
-                for slot in range(size):
-                    packed = (packed << bits) | (combos[:, :, slot] + 1)
-                distinct, n = np.unique(packed.ravel(), return_counts=True)
-                keys.append(distinct)
-                counts.append(n)
-    if not keys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    all_keys, all_counts = np.concatenate(keys), np.concatenate(counts)
-    order = np.argsort(all_keys, kind="stable")
-    all_keys, all_counts = all_keys[order], all_counts[order]
-    starts = np.flatnonzero(np.r_[True, all_keys[1:] != all_keys[:-1]])
-    return all_keys[starts], np.add.reduceat(all_counts, starts)
-
-
-def unpack(keys: npt.NDArray[np.int64], n_attributes: int, length: int) -> npt.NDArray[np.int16]:
-    """Packed keys -> ``(n, length)`` ids, ``-1`` padded on the right."""
-    bits, mask = key_bits(n_attributes), (1 << key_bits(n_attributes)) - 1
-    slots = np.zeros((len(keys), length), dtype=np.int64)
-    rest = keys.copy()
-    for slot in range(length - 1, -1, -1):
-        slots[:, slot] = rest & mask
-        rest >>= bits
-    # Left-aligned slots: shift each row's non-zero slots to the front.
-    out = np.full((len(keys), length), -1, dtype=np.int16)
-    used = (slots > 0).sum(axis=1)
-    for size in range(1, length + 1):
-        rows = np.flatnonzero(used == size)
-        out[rows, :size] = slots[rows, length - size :] - 1
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,18 +81,18 @@ def worker_baseline(rows: int, lengths: Sequence[int], seed: int, work: Path) ->
     frame = ctdc_frame(rows, seed)
     _, unknown = ctdc_columns()
     with measured() as enc:
-        names, cells = encode(frame, unknown)
+        encoded = oracle.encode_frame(frame, oracle.CellRules(unknown_values=unknown))
     del frame
     out: dict[str, Any] = {"encode": enc.as_dict(), "by_length": {}}
     for length in lengths:
         with measured() as phase:
-            keys, counts = count_plain(cells, len(names), length)
+            combos, counts = oracle.count_encoded(encoded.indptr, encoded.indices, length)
         out["by_length"][str(length)] = {
             "count": phase.as_dict(),
-            "distinct": len(keys),
+            "distinct": len(counts),
             "occurrences": int(counts.sum()),
         }
-        _save(work / f"baseline_{rows}_{length}.npz", names, unpack(keys, len(names), length), counts)
+        _save(work / f"baseline_{rows}_{length}.npz", encoded.names, combos.astype(np.int16), counts)
     return out
 
 
@@ -354,21 +254,17 @@ def worker_spark(
 
 
 def _canonical(path: Path, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Load a worker's result as sorted keys over the shared attribute list ``names``."""
+    """Load a worker's result as rows of ids over the shared attribute list ``names``, rows sorted.
+
+    Each row holds a combination's ids ascending, then ``len(names)`` in the unused slots.
+    """
     data = np.load(path, allow_pickle=True)
     rank = {name: i for i, name in enumerate(names)}
-    remap = np.array([rank[n] for n in data["names"]] + [-1], dtype=np.int64)  # -1 maps to -1
+    remap = np.array([rank[n] for n in data["names"]] + [len(names)], dtype=np.int64)  # -1 -> unused
     combos = data["combos"].astype(np.int64)
-    mapped = remap[np.where(combos < 0, len(remap) - 1, combos)]
-    mapped = np.where(mapped < 0, np.iinfo(np.int64).max, mapped)
-    mapped.sort(axis=1)
-    bits = key_bits(len(names))
-    keys = np.zeros(len(mapped), dtype=np.int64)
-    for slot in range(mapped.shape[1]):
-        present = mapped[:, slot] != np.iinfo(np.int64).max
-        keys = np.where(present, (keys << bits) | (mapped[:, slot] + 1), keys)
-    order = np.argsort(keys, kind="stable")
-    return keys[order], data["counts"][order]
+    mapped = np.sort(remap[np.where(combos < 0, len(remap) - 1, combos)], axis=1)
+    order = np.lexsort(mapped.T[::-1])
+    return mapped[order], data["counts"][order]
 
 
 def compare(work: Path, rows: int, length: int, present: Sequence[str]) -> dict[str, Any]:
@@ -385,11 +281,11 @@ def compare(work: Path, rows: int, length: int, present: Sequence[str]) -> dict[
     for impl, (keys, counts) in loaded.items():
         if impl == reference_impl:
             continue
-        same = len(keys) == len(ref_keys) and bool(
-            np.array_equal(keys, ref_keys) and np.array_equal(counts, ref_counts)
-        )
-        missing = len(np.setdiff1d(ref_keys, keys)) if not same else 0
-        extra = len(np.setdiff1d(keys, ref_keys)) if not same else 0
+        same = bool(np.array_equal(keys, ref_keys) and np.array_equal(counts, ref_counts))
+        missing = extra = 0
+        if not same:
+            found, expected = set(map(tuple, keys.tolist())), set(map(tuple, ref_keys.tolist()))
+            missing, extra = len(expected - found), len(found - expected)
         details[impl] = {"agree": same, "missing": missing, "extra": extra}
     for path in files.values():
         path.unlink()
@@ -515,7 +411,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         + "; time = the aggregate stage's `sensitive_aggregates` phase (enumeration job, shuffle, Delta "
         "write); JVM start and the prepare stage (CSV parsing, encoding) excluded; the other phases are "
         "in the second table.",
-        "* **baseline**: plain numpy in one process (this script), counting time; encoding in brackets.",
+        "* **baseline**: the reference implementation (`tests/oracle`), numpy in one process, counting "
+        "time; encoding in brackets.",
         "* **pac-synth** 0.0.8: `Dataset.get_aggregates(L)` on all cores; `Dataset.from_data_frame` in "
         "brackets.",
         "* Times are `wall / CPU` seconds (CPU = user + system time of the implementation's whole "

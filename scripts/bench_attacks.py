@@ -33,6 +33,7 @@ from typing import Any
 
 from ctdc_spark.config import SparkConfig, load_config
 from scripts._bench_util import CONFIG, ctdc_frame, load, machine
+from tests import oracle
 
 RUN_ID = "bench"
 
@@ -90,7 +91,7 @@ def measure(spark: Any, rows: int, seed: int, work: Path) -> dict[str, Any]:
     }
 
     k = cfg.privacy.resolution
-    official = {r["attr_id"]: r["count"] // k * k for r in prepared.attributes.collect() if r["count"] >= k}
+    official = oracle.protect({r["attr_id"]: r["count"] for r in prepared.attributes.collect()}, k)
     produced = {
         r["attr_id"]: r["n"]
         for r in synthetic.select(F.explode("attrs").alias("attr_id"))

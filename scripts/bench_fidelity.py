@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from scripts._bench_util import CONFIG, ctdc_columns, ctdc_frame, machine
+from tests import oracle
 
 K, L = 10, 3
 OUR_MODES = ("row_seeded", "unseeded", "value_seeded", "aggregate_seeded", "fitted", "fitted_n")
@@ -163,12 +164,10 @@ def fidelity(
 def _attribute_sets(
     path: Path, columns: Sequence[str], unknown: Sequence[str], delimiter: str
 ) -> list[set[str]]:
+    """Each record's attributes as SDS reads them (the reference implementation's cell rules)."""
     frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, usecols=list(columns))
-    skip = {*unknown, "", "0"}
-    return [
-        {f"{c}:{v}" for c, v in zip(columns, row, strict=True) if v not in skip}
-        for row in frame[list(columns)].itertuples(index=False)
-    ]
+    rules = oracle.CellRules(unknown_values=unknown)
+    return [set(rules.record(columns, row)) for row in frame[list(columns)].itertuples(index=False)]
 
 
 def closest_record_distances(

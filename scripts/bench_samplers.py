@@ -22,13 +22,14 @@ from functools import partial
 import numpy as np
 
 from ctdc_spark._random import stage_key
-from ctdc_spark.combos.keys import CombinationLookup, KeyLayout, subset_positions
+from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
 from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import RowIndex, estimate_row_index_bytes
 from ctdc_spark.synthesize._row_seeded import consolidate, consolidation_available, row_seeded_seeds
 from ctdc_spark.synthesize._sampler import KSafeSampler
 from ctdc_spark.synthesize._unseeded import unseeded
+from tests import oracle
 
 
 def ctdc_like(n_records: int, n_columns: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,20 +71,11 @@ def _timed(label: str, n_items: int, unit: str, fn: Callable[[], object]) -> obj
 def reportable_lookup(
     indptr: np.ndarray, indices: np.ndarray, n_attr: int, k: int, length: int
 ) -> CombinationLookup:
-    """k-anonymous aggregates (floor to k, zeros dropped) of every combination up to ``length``."""
+    """The reference implementation's k-anonymous aggregates of every combination up to ``length``."""
+    combos, counts = oracle.count_encoded(indptr, indices, length)
+    reported = oracle.rounded_down(counts, k)
     layout = KeyLayout(n_attr, length)
-    lengths = np.diff(indptr)
-    keys = []
-    for m in np.unique(lengths[lengths > 0]).tolist():
-        rows = indices[indptr[:-1][lengths == m][:, None] + np.arange(m)]
-        for size in range(1, min(length, m) + 1):
-            keys.append(layout.pack(rows[:, subset_positions(m, size)].reshape(-1, size)))
-    words = np.concatenate(keys)
-    words = words[np.lexsort(words.T[::-1])]
-    starts = np.flatnonzero(np.r_[True, np.any(words[1:] != words[:-1], axis=1)])
-    counts = np.diff(np.r_[starts, len(words)]) // k * k
-    keep = counts > 0
-    return CombinationLookup(layout, words[starts][keep], counts[keep])
+    return CombinationLookup(layout, layout.pack(combos[reported > 0]), reported[reported > 0])
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ unknown values, k and L of ``conf/local.yaml``):
   ``value_seeded``, ``aggregate_seeded``) and is timed whole: sampling, the Delta write of
   ``synthetic_records`` and the CSV export to ``pending/``.
 * ``baseline``: ``row_seeded`` as SDS describes it (SPEC.md 4.1: seeded rows, consolidation,
-  suppression), written here as plain single-process numpy + Python (it does not use the library):
-  a record's k-safe partial records are grown attribute by attribute, each partial record's matching
-  rows and per-attribute supports computed once and kept in a bounded cache, as SDS's cache does.
+  suppression) by the reference implementation (:func:`tests.oracle.row_seeded`, single-process
+  numpy + Python sharing no code with the library): a record's k-safe partial records are grown
+  attribute by attribute, each partial record's matching rows and per-attribute supports computed
+  once and kept in a bounded cache, as SDS's cache does.
 
 Records/s is *synthetic records produced per second of the stage* (also reported: sensitive records
 per second). Both ``row_seeded`` implementations must give every attribute exactly its reported count
@@ -40,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ctdc_spark.config import load_config
 from scripts._bench_util import (
@@ -51,11 +51,9 @@ from scripts._bench_util import (
     measured,
     run_worker_process,
 )
-from scripts.bench_aggregate import encode
+from tests import oracle
 
 MODES = ("row_seeded", "unseeded", "value_seeded", "aggregate_seeded")
-CACHE_ENTRIES = 100_000
-"""Baseline: partial records whose rows and supports are kept (SDS's default ``cache_max_size``)."""
 
 
 def privacy_settings() -> tuple[int, int]:
@@ -64,126 +62,25 @@ def privacy_settings() -> tuple[int, int]:
     return privacy.resolution, privacy.reporting_length
 
 
-# --------------------------------------------------------------------------------------------
-# The one-process baseline: SDS row_seeded in plain numpy + Python, written for this benchmark.
-# --------------------------------------------------------------------------------------------
-
-
-class RowSeededBaseline:
-    """SPEC.md 4.1 over padded records ``cells`` (``(n, columns)`` sorted ids, ``-1`` = none).
-
-    A partial record's state is its matching rows and the support of every attribute among them
-    (one ``bincount`` over those rows' cells), so the next attribute's weights for any seed are a
-    lookup. States are cached by the partial record (a sorted tuple), at most ``CACHE_ENTRIES``.
-    The per-step bookkeeping is plain Python on small lists: numpy calls on a dozen values cost
-    more than they save.
-    """
-
-    def __init__(self, cells: npt.NDArray[np.int64], attr_column: Sequence[int], k: int, seed: int) -> None:
-        self.n_attrs = len(attr_column)
-        # -1 cells count into a dummy last bin.
-        self.cells = np.where(cells < 0, self.n_attrs, cells).astype(np.int32)
-        self.all_rows = np.arange(len(cells))
-        self.attr_column = list(attr_column)
-        self.k = k
-        self.rng = random.Random(seed)
-        self.single = self._supports(self.all_rows)
-        self.cache: dict[tuple[int, ...], tuple[npt.NDArray[np.int64], list[int]]] = {}
-
-    def _supports(self, rows: npt.NDArray[np.int64]) -> list[int]:
-        counts = np.bincount(self.cells[rows].ravel(), minlength=self.n_attrs + 1)[: self.n_attrs]
-        return [int(c) for c in counts]
-
-    def _state(
-        self, partial: tuple[int, ...], parent_rows: npt.NDArray[np.int64], added: int
-    ) -> tuple[npt.NDArray[np.int64], list[int]]:
-        found = self.cache.get(partial)
-        if found is None:
-            rows = parent_rows[(self.cells[parent_rows] == added).any(axis=1)]
-            found = (rows, self._supports(rows))
-            if len(self.cache) >= CACHE_ENTRIES:
-                self.cache.pop(next(iter(self.cache)))  # oldest first
-            self.cache[partial] = found
-        return found
-
-    def grow(self, seed_attrs: Sequence[int], allowed: Sequence[bool]) -> list[int]:
-        """One k-safe random subset of ``seed_attrs`` (SPEC.md 4.0 ``sample_next_attr_from_seed``)."""
-        record: list[int] = []
-        rows = self.all_rows
-        supports = self.single
-        used_columns: set[int] = set()
-        k = self.k
-        while True:
-            candidates = []
-            weights = []
-            for a in seed_attrs:
-                if allowed[a] and self.attr_column[a] not in used_columns and supports[a] >= k:
-                    candidates.append(a)
-                    weights.append(supports[a])
-            if not candidates:
-                return record
-            pick = self.rng.choices(candidates, weights)[0]
-            record.append(pick)
-            used_columns.add(self.attr_column[pick])
-            rows, supports = self._state(tuple(sorted(record)), rows, pick)
-
-    def synthesize(self, records: Sequence[Sequence[int]]) -> list[list[int]]:
-        """Seeded rows, consolidation and suppression; returns the non-empty synthetic records."""
-        everything = [True] * self.n_attrs
-        synthetic = [self.grow(seed, everything) for seed in records]
-        single = np.array(self.single)
-        targets = (single // self.k) * self.k
-        # Consolidation: add the attributes the seeded rows left out, up to their targets.
-        available = np.where(single >= self.k, targets - _attribute_counts(synthetic, self.n_attrs), 0)
-        self.cache.clear()
-        allowed = [bool(a > 0) for a in available]
-        seed_all = [a for a in range(self.n_attrs) if allowed[a]]
-        while any(allowed):
-            record = self.grow(seed_all, allowed)
-            for a in record:
-                available[a] -= 1
-                if available[a] == 0:
-                    allowed[a] = False
-            synthetic.append(record)
-        # Suppression: drop attributes above their targets from records in random order.
-        excess = np.maximum(_attribute_counts(synthetic, self.n_attrs) - targets, 0).tolist()
-        order = list(range(len(synthetic)))
-        self.rng.shuffle(order)
-        for index in order:
-            kept = []
-            for a in sorted(synthetic[index]):
-                if excess[a] > 0:
-                    excess[a] -= 1
-                else:
-                    kept.append(a)
-            synthetic[index] = kept
-        return [rec for rec in synthetic if rec]
-
-
-def _attribute_counts(records: Sequence[Sequence[int]], n_attrs: int) -> npt.NDArray[np.int64]:
-    return np.bincount(np.fromiter((a for rec in records for a in rec), dtype=np.int64), minlength=n_attrs)
-
-
 def worker_baseline(rows: int, seed: int, work: Path) -> dict[str, Any]:
     frame = ctdc_frame(rows, seed)
     _, unknown = ctdc_columns()
     k, _ = privacy_settings()
     with measured() as enc:
-        names, cells = encode(frame, unknown)
-        columns = {c: i for i, c in enumerate(frame.columns)}
-        attr_column = [columns[name.split(":", 1)[0]] for name in names]
-        records = [row[row >= 0].tolist() for row in cells]
+        encoded = oracle.encode_frame(frame, oracle.CellRules(unknown_values=unknown))
+        records = encoded.records()
     del frame
     with measured() as phase:
-        synthetic = RowSeededBaseline(cells, attr_column, k, seed).synthesize(records)
-    counts = _attribute_counts(synthetic, len(names))
-    single = np.bincount(cells[cells >= 0].ravel(), minlength=len(names))
+        synthetic = oracle.row_seeded(records, encoded.attr_column, k, random.Random(seed))
+    n_attributes = len(encoded.names)
+    counts = np.bincount([a for r in synthetic for a in r], minlength=n_attributes)
+    single = np.bincount(encoded.indices, minlength=n_attributes)
     return {
         "encode": enc.as_dict(),
         "row_seeded": {
             "stage": phase.as_dict(),
             "synthetic_records": len(synthetic),
-            "exact_attribute_counts": bool(np.array_equal(counts, (single // k) * k)),
+            "exact_attribute_counts": bool(np.array_equal(counts, oracle.rounded_down(single, k))),
         },
     }
 
@@ -266,7 +163,7 @@ def worker_spark(
                 .set_index("attr_id")["count"]
                 .reindex(single.index, fill_value=0)
             )
-            entry["exact_attribute_counts"] = bool(((single // k) * k == produced).all())
+            entry["exact_attribute_counts"] = bool((oracle.rounded_down(single, k) == produced).all())
         out["modes"][mode] = entry
         checkpoint(out)
     spark.stop()
@@ -349,7 +246,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"k = {report['k']}, L = {report['reporting_length']} (conf/local.yaml), Spark `local[2]`, "
         "4 GB driver. Records/s = synthetic records per second of the whole synthesize stage "
         "(sampling, Delta write, CSV export). Baseline: a one-process `row_seeded` (numpy + Python, "
-        "SPEC.md 4.1) written for the benchmark. Ratio = records/s over the baseline's in the same run. "
+        "SPEC.md 4.1), the reference implementation in `tests/oracle`. Ratio = records/s over the "
+        "baseline's in the same run. "
         "Exact = every attribute's synthetic count is floor(count / k) * k.",
         "",
         "| N | implementation | mode | seconds | CPU s | synthetic records | records/s | peak MB "

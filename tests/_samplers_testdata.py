@@ -1,13 +1,11 @@
-"""Random small tables and brute-force oracles for the sampler tests (no Spark, no sampler code).
+"""Random small tables for the sampler tests (no Spark, no sampler code).
 
-Every oracle here is written with plain Python sets and ``itertools`` so that the tests check the
-vectorised engines against an independent formulation of SPEC.md sections 1.2 and 4.
+Their expected values come from the reference implementation, :mod:`tests.oracle`, so the tests
+check the vectorised engines against an independent formulation of SPEC.md sections 1.2 and 4.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +15,7 @@ from hypothesis import strategies as st
 from ctdc_spark.combos.keys import CombinationLookup, KeyLayout
 from ctdc_spark.synthesize._batch import SyntheticBatch
 from ctdc_spark.synthesize._row_index import LocalKind, RowIndex
+from tests.oracle import count_combinations, protect, support
 
 # Force every token to one representation (0: all bitmaps; huge: all sorted ids) or let the index
 # choose; results must not depend on it.
@@ -81,12 +80,11 @@ class Table:
 
     def support(self, attrs: Iterable[int]) -> int:
         """c_D(attrs) by scanning every record."""
-        s = frozenset(int(a) for a in attrs)
-        return sum(1 for r in self._sets if s <= r)
+        return support(self._sets, (int(a) for a in attrs))
 
     def single(self) -> np.ndarray:
-        counts = Counter(a for r in self.records for a in r)
-        return np.array([counts.get(a, 0) for a in range(self.n_attributes)], dtype=np.int64)
+        """How many records hold each attribute."""
+        return np.bincount(self.indices, minlength=self.n_attributes).astype(np.int64)
 
     def rows_without_column(self, column: int) -> list[int]:
         cols = self.attr_column
@@ -134,18 +132,9 @@ def tables(draw: st.DrawFn, min_records: int = 5, max_records: int = 60) -> Tabl
     )
 
 
-def combination_counts(records: list[list[int]], max_length: int) -> dict[tuple[int, ...], int]:
-    """Count of every combination of length 1..max_length that occurs (SPEC.md 3.1)."""
-    counts: Counter[tuple[int, ...]] = Counter()
-    for r in records:
-        for length in range(1, min(max_length, len(r)) + 1):
-            counts.update(itertools.combinations(sorted(r), length))
-    return dict(counts)
-
-
 def reportable(table: Table, k: int, max_length: int) -> dict[tuple[int, ...], int]:
-    """k-anonymous reportable aggregates: floor(count / k) * k, zeros dropped (SPEC.md 3.2)."""
-    return {c: n // k * k for c, n in combination_counts(table.records, max_length).items() if n >= k}
+    """k-anonymous reportable aggregates of the table's combinations up to ``max_length``."""
+    return protect(count_combinations(table.records, max_length), k)
 
 
 def make_lookup(counts: dict[tuple[int, ...], int], n_attributes: int, max_length: int) -> CombinationLookup:

@@ -9,7 +9,6 @@ end-to-end pipeline run with SPEC.md 8.3 parameters.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections import Counter
@@ -64,6 +63,7 @@ from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import update_metadata
 from ctdc_spark.schemas import DP_NOISY_CANDIDATES, PRIVACY_LEDGER, REPORTABLE_AGGREGATES, RUNS
 from ctdc_spark.stage import RunContext
+from tests import oracle
 from tests.conftest import SDS_EXAMPLE_CSV, SeededTestNoiseSource, job_config, run_stages, write_text
 
 SPEC_PROPORTIONS = (1.0, 0.5, 0.33, 0.25)
@@ -128,13 +128,6 @@ def _lookup(layout: KeyLayout, combos: set[tuple[int, ...]]) -> CombinationLooku
     return CombinationLookup(layout, layout.pack(padded), np.ones(len(combos), dtype=np.int64))
 
 
-def _valid(record: list[int], length: int, keep: set[tuple[int, ...]] | None) -> list[tuple[int, ...]]:
-    subsets = itertools.combinations(sorted(record), length)
-    if keep is None:
-        return list(subsets)
-    return [c for c in subsets if all(p in keep for p in itertools.combinations(c, length - 1))]
-
-
 _records = st.lists(st.lists(st.integers(0, 9), max_size=6, unique=True), min_size=1, max_size=25)
 
 
@@ -146,11 +139,11 @@ def test_valid_tuple_histogram_and_unbounded_counts_match_brute_force(
     layout = KeyLayout(10, 3)
     keep_set = None
     if length > 1:
-        shorter = sorted({c for r in records for c in itertools.combinations(sorted(r), length - 1)})
+        shorter = sorted(c for c in oracle.count_combinations(records, length - 1) if len(c) == length - 1)
         keep_set = set(data.draw(st.lists(st.sampled_from(shorter), unique=True))) if shorter else set()
     keep = None if keep_set is None else _lookup(layout, keep_set)
     offsets, values = _csr(records)
-    sizes = [len(_valid(r, length, keep_set)) for r in records]
+    sizes = [len(oracle.dp_valid_tuples(r, length, keep_set)) for r in records]
     assert (
         tuple_count_histogram(offsets, values, length=length, keep=keep).tolist()
         == np.bincount(sizes).tolist()
@@ -162,7 +155,7 @@ def test_valid_tuple_histogram_and_unbounded_counts_match_brute_force(
         tuple(int(x) for x in row if x >= 0): int(n)
         for row, n in zip(layout.unpack(counts.words), counts.counts, strict=True)
     }
-    assert got == dict(Counter(c for r in records for c in _valid(r, length, keep_set)))
+    assert got == dict(Counter(c for r in records for c in oracle.dp_valid_tuples(r, length, keep_set)))
 
 
 @settings(max_examples=100, deadline=None)
@@ -423,22 +416,6 @@ def _frame(spark: SparkSession, combos: set[tuple[int, ...]]) -> DataFrame:
     return spark.createDataFrame([(list(c),) for c in sorted(combos)], "combo array<int>")
 
 
-def _sds_candidates(
-    previous: set[tuple[int, ...]], columns: tuple[int, ...], survived: set[tuple[int, ...]]
-) -> set[tuple[int, ...]]:
-    """SPEC.md 3.4 Step B.1 literally: extend, skip used columns, check lengths 2..k-1."""
-    attributes = {a for t in previous for a in t}
-    out = set()
-    for t in previous:
-        for a in attributes:
-            if any(columns[b] == columns[a] for b in t):
-                continue
-            c = tuple(sorted((*t, a)))
-            if all(s in survived for size in range(2, len(c)) for s in itertools.combinations(c, size)):
-                out.add(c)
-    return out
-
-
 @pytest.mark.spark
 def test_candidate_counts_of_the_noise_aggregator_resource(spark: SparkSession) -> None:
     attributes = _attributes(spark, NOISE_AGGREGATOR_COLUMNS)
@@ -446,44 +423,19 @@ def test_candidate_counts_of_the_noise_aggregator_resource(spark: SparkSession) 
     assert len(v1) == 7
     v2 = _combos(next_level_candidates(_frame(spark, v1), attributes, length=2))
     assert len(v2) == 18
-    assert v2 == _sds_candidates(v1, NOISE_AGGREGATOR_COLUMNS, set())
+    assert v2 == oracle.dp_candidates(v1, NOISE_AGGREGATOR_COLUMNS, set())
     v3 = _combos(next_level_candidates(_frame(spark, v2), attributes, length=3))
     assert len(v3) == 20
     a1b1, a2d1 = (0, 2), (1, 5)
     s2 = v2 - {a1b1, a2d1}
     v3_forced = _combos(next_level_candidates(_frame(spark, s2), attributes, length=3))
     assert len(v3_forced) == 14
-    assert v3_forced == _sds_candidates(s2, NOISE_AGGREGATOR_COLUMNS, s2)
+    assert v3_forced == oracle.dp_candidates(s2, NOISE_AGGREGATOR_COLUMNS, s2)
     # Level 4 from a random half of the forced level 3, against the literal definition.
     rng = np.random.default_rng(3)
     s3 = {c for c in sorted(v3_forced) if rng.random() < 0.6}
     v4 = _combos(next_level_candidates(_frame(spark, s3), attributes, length=4))
-    assert v4 == _sds_candidates(s3, NOISE_AGGREGATOR_COLUMNS, s2 | s3)
-
-
-def _reference_post_process(counts: dict[tuple[int, ...], int]) -> dict[tuple[int, ...], int]:
-    """SDS add_missing_parent_combinations then normalize_noisy_combinations, literally."""
-    merged = dict(counts)
-    missing: dict[tuple[int, ...], int] = {}
-    for combo, n in counts.items():
-        for size in range(2, len(combo)):
-            for sub in itertools.combinations(combo, size):
-                if sub not in counts:
-                    missing[sub] = max(missing.get(sub, 0), n)
-    merged.update(missing)
-    lowered = {}
-    for combo, n in merged.items():
-        subs = [
-            merged[s]
-            for size in range(1, len(combo))
-            for s in itertools.combinations(combo, size)
-            if s in merged
-        ]
-        smaller = [m for m in subs if m < n]
-        if smaller:
-            lowered[combo] = min(smaller)
-    merged.update(lowered)
-    return merged
+    assert v4 == oracle.dp_candidates(s3, NOISE_AGGREGATOR_COLUMNS, s2 | s3)
 
 
 @pytest.mark.spark
@@ -507,7 +459,7 @@ def test_post_processing_matches_sds(spark: SparkSession) -> None:
     )
     got = {tuple(r["combo"]): r["count"] for r in post_process(frame, max_length=3).collect()}
     rounded = {c: math.floor(v + 0.5) for c, v in noisy.items() if math.floor(v + 0.5) > 0}
-    assert got == _reference_post_process(rounded)
+    assert got == oracle.dp_post_process(rounded)
     assert got[(0, 1, 2)] == 25 and got[(1, 3)] == 9 and got[(2, 3)] == 9 and got[(1, 2)] == 28
     assert (0, 3) not in got
     single = spark.createDataFrame([(1, [0], 3)], "length int, combo array<int>, count long")
@@ -665,9 +617,8 @@ def test_pipeline_releases_dp_aggregates_with_spec_8_3_parameters(
     assert counts and all(n > 0 for n in counts.values())
     for selection, n in counts.items():  # downward closed and monotone after Step C
         parts = selection.split(";")
-        for size in range(1, len(parts)):
-            for sub in itertools.combinations(parts, size):
-                assert counts[";".join(sub)] >= n
+        for sub in oracle.sub_combinations(parts, len(parts) - 1):
+            assert counts[";".join(sub)] >= n
     table = delta_io.read_run_table(spark, REPORTABLE_AGGREGATES, root=cfg.output.root, run_id="e2e")
     assert {r["selections"]: r["protected_count"] for r in table.collect()} == counts
 

@@ -7,7 +7,6 @@ the synthesize stage as done in the run manifest, so the pipeline never regenera
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import re
@@ -51,6 +50,7 @@ from ctdc_spark.schemas import (
     SYNTHETIC_RECORDS,
 )
 from ctdc_spark.stage import RunContext
+from tests import oracle
 from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def _csr(records: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 @settings(max_examples=100, deadline=None)
 @given(sensitive=record_tables, sets=record_tables)
-def test_full_set_supports_match_brute_force(sensitive: list[list[int]], sets: list[list[int]]) -> None:
+def test_full_set_supports_match_the_reference(sensitive: list[list[int]], sets: list[list[int]]) -> None:
     # Up to 30 records fit one word; shift ids so bitmaps span several words.
     ids = [70 * i for i in range(len(sensitive))]
     index = np.zeros((10, (max(ids) // 64) + 1), dtype=np.uint64)
@@ -192,7 +192,7 @@ def test_full_set_supports_match_brute_force(sensitive: list[list[int]], sets: l
             index[a, rid // 64] |= np.uint64(1) << np.uint64(rid % 64)
     offsets, values = _csr(sets)
     got = full_set_supports(offsets, values, index)
-    expected = [sum(1 for r in sensitive if set(s) <= set(r)) if s else -1 for s in sets]
+    expected = [oracle.support(sensitive, s) if s else -1 for s in sets]
     assert got.tolist() == expected
 
 
@@ -210,16 +210,9 @@ def test_rare_occurrences_list_every_record_of_every_rare_combination(
     ):
         for combo, rid in zip(layout.unpack(keys), ids, strict=True):
             pairs[(tuple(int(x) for x in combo if x >= 0), int(rid))] += 1
-    counts: Counter[tuple[int, ...]] = Counter()
-    for r in records:
-        for size in range(1, length + 1):
-            counts.update(itertools.combinations(sorted(r), size))
+    counts = oracle.count_combinations(records, length)
     expected = {
-        (c, 3 * i)
-        for i, r in enumerate(records)
-        for size in range(1, length + 1)
-        for c in itertools.combinations(sorted(r), size)
-        if counts[c] < k
+        (c, 3 * i) for i, r in enumerate(records) for c in oracle.sub_combinations(r, length) if counts[c] < k
     }
     assert set(pairs) == expected and all(n == 1 for n in pairs.values())
 

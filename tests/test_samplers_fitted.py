@@ -3,7 +3,6 @@ released counts where they can be matched, and the draw is deterministic and ord
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import numpy as np
@@ -27,6 +26,7 @@ from ctdc_spark.synthesize._fit import (
 )
 from ctdc_spark.synthesize._row_seeded import grown_from_combinations, row_seeded_seeds
 from ctdc_spark.synthesize._sampler import KSafeSampler
+from tests.oracle import sub_combinations
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -40,9 +40,7 @@ def _k_mode_release(
         row_seeded_seeds(sampler, table.indptr, table.indices, ids, stage_key(seed, f"order_{o}"))
         for o in range(2)
     ]
-    targets = make_lookup(
-        {c: n // k * k for c, n in reportable(table, k, length).items()}, table.n_attributes, length
-    )
+    targets = make_lookup(reportable(table, k, length), table.n_attributes, length)
     seeded = unique_candidates(concat_batches(orders))
     missing = uncovered_combinations(seeded, targets, length)
     grown = grown_from_combinations(
@@ -119,9 +117,8 @@ def test_dp_mode_fitted_records_hold_released_combinations_only(
     )
     release = fitted_records(fit.candidates, integer_copies(fit.weights, stage_key(seed, "copies")))
     for record in records_of(release):
-        for size in range(1, min(length, len(record)) + 1):
-            for sub in itertools.combinations(record, size):
-                assert sub in released, "a fitted record holds a combination the release does not"
+        for sub in sub_combinations(record, length):
+            assert sub in released, "a fitted record holds a combination the release does not"
 
 
 def test_candidate_with_an_unreleased_combination_is_dropped() -> None:
@@ -141,10 +138,8 @@ def test_fit_reproduces_released_counts_a_mixture_can_reach() -> None:
     truth = rng.integers(0, 6, size=len(pool)).astype(float)
     counts: dict[tuple[int, ...], float] = {}
     for i in range(len(pool)):
-        record = pool.record(i).tolist()
-        for size in range(1, 4):
-            for sub in itertools.combinations(record, size):
-                counts[sub] = counts.get(sub, 0.0) + truth[i]
+        for sub in sub_combinations(pool.record(i).tolist(), 3):
+            counts[sub] = counts.get(sub, 0.0) + truth[i]
     released = {c: int(n) for c, n in counts.items() if n > 0}
     lookup = make_lookup(released, table.n_attributes, 3)
     fit = fit_candidates(pool, lookup, max_length=3, record_target=float(truth.sum()), iterations=600)

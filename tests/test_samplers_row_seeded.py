@@ -1,8 +1,10 @@
-"""row_seeded / value_seeded engines: k-safety, exact counts, determinism (SPEC.md 4.1, 4.3)."""
+"""row_seeded / value_seeded engines: the reference's draws exactly, k-safety, exact counts, determinism.
+
+SPEC.md 4.1 and 4.3. Driven by the same record streams, the engines must make the reference's
+(:mod:`tests.oracle`) draws one for one, whatever their cache, index or local tables do.
+"""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pytest
@@ -20,15 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark._random import RecordStream, stage_key, uniforms
-from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches, shard_record_ids
+from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches, shard_record_id, shard_record_ids
 from ctdc_spark.synthesize._row_seeded import (
     OversamplingControl,
     consolidate,
     consolidation_available,
     row_seeded_seeds,
-    suppress_reference,
 )
 from ctdc_spark.synthesize._sampler import KSafeSampler, sample_weighted
+from tests import oracle
 
 SETTINGS = settings(max_examples=60, deadline=None)
 ks = st.integers(1, 4)
@@ -47,13 +49,24 @@ def _consolidation_quota(table: Table, k: int, phase1: SyntheticBatch) -> np.nda
     return consolidation_available(single, single - phase1.attribute_counts(table.n_attributes), k)
 
 
+def _suppressed(batch: SyntheticBatch, targets: np.ndarray, key: int) -> SyntheticBatch:
+    """Phase 3 by the reference, visiting records in the library's order: ascending (uniform, id)."""
+    order = np.lexsort((batch.record_ids, uniforms(key, batch.record_ids)))
+    kept = oracle.suppress(records_of(batch), targets, order.tolist())
+    return SyntheticBatch.from_records([r for _, r in kept], batch.record_ids[[i for i, _ in kept]])
+
+
 def _row_seeded(table: Table, k: int, seed: int) -> tuple[SyntheticBatch, SyntheticBatch, SyntheticBatch]:
     phase1 = _phase1(table, k, seed)
     sampler = KSafeSampler(table.index(), k, 1000)
     extra = consolidate(sampler, _consolidation_quota(table, k, phase1), stage_key(seed, "consolidate"), 0)
-    targets = table.single() // k * k
-    final = suppress_reference(concat_batches([phase1, extra]), targets, stage_key(seed, "suppress"))
+    targets = oracle.rounded_down(table.single(), k)
+    final = _suppressed(concat_batches([phase1, extra]), targets, stage_key(seed, "suppress"))
     return phase1, extra, final
+
+
+def _reference(table: Table) -> oracle.PartialSupports:
+    return oracle.PartialSupports(table.indptr, table.indices, table.n_attributes)
 
 
 def _assert_k_safe(table: Table, records: list[list[int]], k: int) -> None:
@@ -62,9 +75,8 @@ def _assert_k_safe(table: Table, records: list[list[int]], k: int) -> None:
         assert len({int(cols[a]) for a in rec}) == len(rec), "two attributes of one column"
         if rec:
             assert table.support(rec) >= k, "a synthetic record is rare (or absent) in the sensitive data"
-        for length in range(1, min(3, len(rec)) + 1):
-            for sub in itertools.combinations(rec, length):
-                assert table.support(sub) >= k, "a rare sub-combination leaked"
+        for sub in oracle.sub_combinations(rec, 3):
+            assert table.support(sub) >= k, "a rare sub-combination leaked"
 
 
 @SETTINGS
@@ -83,13 +95,40 @@ def test_phase1_records_are_maximal_k_safe_subsets_of_their_seed(table: Table, k
 
 @SETTINGS
 @given(table=tables(), k=ks, seed=st.integers(0, 2**63))
+def test_phase1_and_consolidation_make_the_reference_draws(table: Table, k: int, seed: int) -> None:
+    key = stage_key(seed, "row_seeded")
+    expected = oracle.seeded_records(
+        _reference(table), table.records, table.attr_column, k, lambda i: RecordStream(key, i).random
+    )
+    phase1 = _phase1(table, k, seed)
+    assert records_of(phase1) == expected
+    quota = _consolidation_quota(table, k, phase1)
+    assert (
+        quota.tolist()
+        == oracle.consolidation_quota(table.single(), phase1.attribute_counts(len(quota)), k).tolist()
+    )
+    key = stage_key(seed, "consolidate")
+    extra = consolidate(KSafeSampler(table.index(), k, 100), quota, key, 2)
+    assert records_of(extra) == oracle.consolidate(
+        _reference(table),
+        quota,
+        table.attr_column,
+        k,
+        lambda j: RecordStream(key, shard_record_id(2, j)).random,
+    )
+
+
+@SETTINGS
+@given(table=tables(), k=ks, seed=st.integers(0, 2**63))
 def test_row_seeded_counts_equal_reported_counts_exactly(table: Table, k: int, seed: int) -> None:
     phase1, extra, final = _row_seeded(table, k, seed)
     quota = _consolidation_quota(table, k, phase1)
     assert extra.attribute_counts(table.n_attributes).tolist() == quota.tolist()
     assert all(len(r) > 0 for r in records_of(extra)), "every consolidation record places something"
     assert extra.record_ids.tolist() == shard_record_ids(0, len(extra)).tolist()
-    assert final.attribute_counts(table.n_attributes).tolist() == (table.single() // k * k).tolist()
+    assert (
+        final.attribute_counts(table.n_attributes).tolist() == oracle.rounded_down(table.single(), k).tolist()
+    )
     assert all(len(r) > 0 for r in records_of(final))
     _assert_k_safe(table, records_of(extra) + records_of(final), k)
 
@@ -209,13 +248,9 @@ def test_value_seeded_oversampling_respects_every_allowance(
     assert batch.attribute_counts(table.n_attributes).tolist() == quota.tolist()
     records = records_of(batch)
     _assert_k_safe(table, records, k)
-    synthetic: dict[tuple[int, ...], int] = {}
-    for rec in records:
-        for size in range(2, min(length, len(rec)) + 1):
-            for sub in itertools.combinations(rec, size):
-                synthetic[sub] = synthetic.get(sub, 0) + 1
-    for combo, count in synthetic.items():
-        assert count <= aggregates[combo] * (1 + ratio) * scale
+    for combo, count in oracle.count_combinations(records, length).items():
+        if len(combo) >= 2:
+            assert count <= aggregates[combo] * (1 + ratio) * scale
 
 
 def test_oversampling_control_stops_records_early() -> None:
@@ -227,28 +262,6 @@ def test_oversampling_control_stops_records_early() -> None:
     free = consolidate(sampler, quota, 1, 0)
     tight = consolidate(sampler, quota, 1, 0, oversampling=OversamplingControl(lookup, length, 0.0, 1, 0.2))
     assert len(tight) > len(free)
-
-
-def test_suppression_drops_each_excess_from_the_first_records_in_hash_order() -> None:
-    batch = SyntheticBatch.from_records([[0, 1], [0], [1, 2], [0, 2], [2]], [10, 11, 12, 13, 14])
-    key = stage_key(9, "suppress")
-    targets = np.array([1, 2, 1])
-    out = suppress_reference(batch, targets, key)
-    assert out.attribute_counts(3).tolist() == [1, 2, 1]
-    # Independent formulation: rank each attribute's holders by (uniform, id) and drop the first.
-    u = uniforms(key, batch.record_ids)
-    expected = []
-    for i in range(len(batch)):
-        rec = []
-        for a in batch.record(i).tolist():
-            holders = [j for j in range(len(batch)) if a in batch.record(j).tolist()]
-            holders.sort(key=lambda j: (u[j], batch.record_ids[j]))
-            excess = len(holders) - targets[a]
-            if i not in holders[: max(excess, 0)]:
-                rec.append(a)
-        if rec:
-            expected.append((int(batch.record_ids[i]), rec))
-    assert list(zip(out.record_ids.tolist(), records_of(out), strict=True)) == expected
 
 
 def test_stateless_sampler_never_draws_a_not_allowed_attribute() -> None:

@@ -1,19 +1,19 @@
-"""Synthesis on Spark: k-safety checked independently of the sampler, exact 1-counts, the
-aggregate-seeded boundary, determinism across partitionings, and the released layout."""
+"""Synthesis on Spark: k-safety checked by the reference (tests.oracle), exact 1-counts, the
+aggregate-seeded boundary, the distributed suppression, determinism across partitionings, and the
+released layout."""
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import shutil
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from ctdc_spark._random import stage_key, uniforms
 from ctdc_spark.errors import ConfigError
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.schemas import ATTRIBUTES, RECORDS, SYNTHETIC_RECORDS
@@ -24,7 +24,9 @@ from ctdc_spark.synthesize._distributed import (
     sample_consolidation,
     sample_row_seeded,
     split_quota,
+    suppress,
 )
+from tests import oracle
 from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 pytestmark = pytest.mark.spark
@@ -37,17 +39,8 @@ def _sets(spark: SparkSession, root: Path, spec: object, run_id: str = "test") -
     return [frozenset(r["attrs"]) for r in rows]
 
 
-def _support(record: frozenset[int], sensitive: list[frozenset[int]]) -> int:
-    """Brute force, independent of the sampler's row index."""
-    return sum(1 for s in sensitive if record <= s)
-
-
-def _subsets(record: frozenset[int], length: int) -> list[frozenset[int]]:
-    return [
-        frozenset(c)
-        for size in range(1, min(length, len(record)) + 1)
-        for c in itertools.combinations(record, size)
-    ]
+def _reported_single_counts(sensitive: list[frozenset[int]], k: int) -> dict[tuple[int, ...], int]:
+    return oracle.protect(oracle.count_combinations(sensitive, 1), k)
 
 
 CTDC_BASE = ("input.unknown_values=['', '-99']", "privacy.resolution=5", "synthesis.seed=5")
@@ -93,18 +86,16 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
     sensitive = _sets(spark, root, RECORDS)
     synthetic = _sets(spark, root, SYNTHETIC_RECORDS)
     assert synthetic
-    counts = Counter(a for s in sensitive for a in s)
     if mode == "aggregate_seeded":
-        reportable = {c for s in sensitive for c in _subsets(s, length) if _support(c, sensitive) >= k}
-        for record in synthetic:
-            assert all(c in reportable for c in _subsets(record, length))  # nothing <= L outside REP
+        reportable = oracle.protect(oracle.count_combinations(sensitive, length), k)
+        for record in synthetic:  # nothing <= L outside the reportable aggregates
+            assert all(c in reportable for c in oracle.sub_combinations(record, length))
     else:
         for record in synthetic:
             if record:
-                assert _support(record, sensitive) >= k  # the whole record is k-safe, so no leak
+                assert oracle.support(sensitive, record) >= k  # the whole record is k-safe, so no leak
     if mode in ("row_seeded", "value_seeded"):
-        synthetic_counts = Counter(a for s in synthetic for a in s)
-        assert synthetic_counts == Counter({a: c // k * k for a, c in counts.items() if c >= k})
+        assert oracle.count_combinations(synthetic, 1) == _reported_single_counts(sensitive, k)
     if mode == "unseeded":
         assert len(synthetic) == len(sensitive)
 
@@ -121,17 +112,13 @@ def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, mod
     )
     sensitive = _sets(spark, root, RECORDS)
     n_attributes = delta_io.read_run_table(spark, ATTRIBUTES, root=str(root), run_id="test").count()
-    bits = np.zeros((n_attributes, len(sensitive)), dtype=bool)
-    for row, record in enumerate(sensitive):
-        bits[list(record), row] = True
+    reference = oracle.PartialSupports.of_records(sensitive, n_attributes)
     synthetic = _sets(spark, root, SYNTHETIC_RECORDS)
     for record in synthetic:
         if record:
-            assert int(np.logical_and.reduce(bits[list(record)], axis=0).sum()) >= k
+            assert len(reference.rows(tuple(sorted(record)))) >= k
     if mode in ("row_seeded", "value_seeded"):
-        counts = Counter(a for s in sensitive for a in s)
-        synthetic_counts = Counter(a for s in synthetic for a in s)
-        assert synthetic_counts == Counter({a: c // k * k for a, c in counts.items() if c >= k})
+        assert oracle.count_combinations(synthetic, 1) == _reported_single_counts(sensitive, k)
 
 
 @pytest.mark.parametrize(
@@ -230,6 +217,27 @@ def test_released_layout_and_order(spark: SparkSession, shared_data: Path, tmp_p
     long_rows = (tmp_path / "private/test/pending/synthetic_microdata_long.csv").read_text().splitlines()
     assert long_rows[0] == "Id,Attribute,Value"
     assert len(long_rows) - 1 == sum(filled)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_distributed_suppression_is_the_reference_in_the_library_order(spark: SparkSession, k: int) -> None:
+    rng = np.random.default_rng(k)
+    records = [sorted(rng.choice(8, size=rng.integers(1, 5), replace=False).tolist()) for _ in range(60)]
+    ids = np.arange(len(records), dtype=np.int64) * 7 + 3
+    order = uniforms(stage_key(11, "suppress"), ids)
+    held = np.bincount([a for r in records for a in r], minlength=8)
+    targets = oracle.rounded_down(held, k)
+    frame = spark.createDataFrame(
+        [(int(i), r, float(u)) for i, r, u in zip(ids, records, order, strict=True)],
+        "pre_id long, attrs array<int>, suppress_order double",
+    )
+    excess = spark.createDataFrame(
+        [(a, int(e)) for a, e in enumerate(held - targets) if e > 0], "attr_id int, excess long"
+    )
+    got = sorted((r["pre_id"], list(r["attrs"])) for r in suppress(frame, excess).collect())
+    # The records are visited by ascending suppression order, ties by id.
+    expected = oracle.suppress(records, targets, np.lexsort((ids, order)).tolist())
+    assert got == [(int(ids[i]), r) for i, r in expected]
 
 
 def test_split_quota_adds_up_exactly() -> None:

@@ -4,7 +4,9 @@
 * :func:`consolidate` is phase 2 on one quota shard: it builds new k-safe records until the shard's
   ``available`` attribute counts are placed exactly, optionally under the oversampling control of
   ``value_seeded``.
-* :func:`suppress_reference` is phase 3 written plainly, the oracle for the distributed version.
+
+Phase 3, suppression, needs the global attribute counts and is distributed
+(:func:`ctdc_spark.synthesize._distributed.suppress`).
 
 Randomness: record ``i`` of phase 1 uses ``RecordStream(key, record_ids[i])``; record j of shard s
 in phase 2 uses ``RecordStream(key, shard_record_ids(s, j))``. Outputs therefore depend only on the
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ctdc_spark._random import RecordStream, uniforms
+from ctdc_spark._random import RecordStream
 from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.synthesize._batch import SHARD_ID_BITS, SyntheticBatch, shard_record_id, shard_record_ids
 from ctdc_spark.synthesize._combos import IndexedLookup, combinations_with
@@ -282,38 +284,3 @@ def consolidate(
             candidates = candidates[attr_column[candidates] != attr_column[attr]]
         records.append(partial.tokens)
     return SyntheticBatch.from_records(records, shard_record_ids(shard_id, len(records)))
-
-
-def suppress_reference(records: SyntheticBatch, targets: npt.ArrayLike, key: int) -> SyntheticBatch:
-    """Phase 3 (SPEC.md 4.1) written plainly: the oracle for the distributed suppression.
-
-    ``excess[a] = count of a in records - targets[a]`` where positive. Records are visited in
-    ascending ``uniforms(key, record_ids)`` (ties by id); within a record attributes ascend, and an
-    attribute with excess left is dropped and its excess decremented. Empty records are removed.
-    Equivalently: attribute a is dropped from the first ``excess[a]`` records holding it.
-
-    Args:
-        records: All synthetic records of the run (phase 1 and consolidation).
-        targets: ``int64[A]`` reported 1-counts ``floor(single / k) * k``.
-        key: ``stage_key(seed, "suppress")``.
-
-    Returns:
-        The suppressed, non-empty records in their original order with their ids.
-    """
-    target = np.asarray(targets, dtype=np.int64)
-    excess = np.maximum(records.attribute_counts(len(target)) - target, 0)
-    order = np.lexsort((records.record_ids, uniforms(key, records.record_ids)))
-    dropped: set[tuple[int, int]] = set()
-    for i in order.tolist():
-        for attr in records.record(i).tolist():
-            if excess[attr] > 0:
-                excess[attr] -= 1
-                dropped.add((i, attr))
-    kept_records: list[list[int]] = []
-    kept_ids: list[int] = []
-    for i in range(len(records)):
-        rec = [a for a in records.record(i).tolist() if (i, a) not in dropped]
-        if rec:
-            kept_records.append(rec)
-            kept_ids.append(int(records.record_ids[i]))
-    return SyntheticBatch.from_records(kept_records, kept_ids)

@@ -5,10 +5,10 @@ Besides the five source columns it has derived ones that exercise payload contra
 "Means of control", and ``AgeGroup`` marked ``ordinal``. Every text is translated into all five languages.
 
 Everything the page shows can be recomputed here by brute force: the reportable aggregates (every combination
-of length <= L of the "sensitive" records, counts >= k rounded down to multiples of k), the synthetic counts
-of any selection, the official state of any bar and the public fidelity statistics. The browser tests compare
-the page's DOM with these numbers, so the page's bitsets, caches and binary search are checked against code
-that shares nothing with them.
+of length <= L of the "sensitive" records, counts >= k rounded down to multiples of k, by the reference
+implementation in :mod:`tests.oracle`), the synthetic counts of any selection, the official state of any bar
+and the public fidelity statistics. The browser tests compare the page's DOM with these numbers, so the page's
+bitsets, caches and binary search are checked against code that shares nothing with them.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import itertools
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from ctdc_spark.publish._explorer import EMPTY_STATS, ExplorerPayload, build_explorer, compile_payload
+from tests import oracle
+from tests.oracle import CellRules, column_of, combination_string
 
 K = 5
 L = 3
@@ -155,18 +155,20 @@ def citizenship(country: str) -> str:
     return OTHER_CITIZENSHIPS[sum(country.encode()) % len(OTHER_CITIZENSHIPS)]
 
 
+CELL_RULES = CellRules(multi_value_columns=MULTI)
+
+
 def record_attributes(row: Sequence[Any]) -> frozenset[str]:
-    """The attributes ("col:value") of one record; multi-value cells become indicator columns."""
-    attrs = set()
-    for column, cell in zip(COLUMNS, row[:5], strict=True):
-        if not cell:
-            continue
-        if column in MULTI:
-            pieces = [piece for piece in cell.split(MULTI[column]) if piece]
-            attrs.update(f"{column}_{piece}:1" for piece in pieces)
-            attrs.update(f"Control_{CONTROL_OF_EXPLOITATION[piece]}:1" for piece in pieces)
-        else:
-            attrs.add(f"{column}:{cell}")
+    """The attributes ("col:value") of one record; multi-value cells become indicator columns.
+
+    Besides the SDS attributes of the five source columns, each record gets the derived ones: its
+    citizenship and one means of control per exploitation type.
+    """
+    attrs = set(CELL_RULES.record(COLUMNS, row[:5]))
+    exploitation = row[COLUMNS.index("Exploitation")]
+    attrs.update(
+        f"Control_{CONTROL_OF_EXPLOITATION[p]}:1" for p in exploitation.split(MULTI["Exploitation"]) if p
+    )
     if row[2]:
         attrs.add(f"Citizenship:{citizenship(row[2])}")
     return frozenset(attrs)
@@ -180,24 +182,9 @@ def expand(rows: Iterable[tuple[str, str, str, str, str, int]]) -> list[frozense
     return out
 
 
-def canonical(attrs: Iterable[str]) -> str:
-    """Canonical SDS key: attributes sorted by byte order, joined by ';'."""
-    return ";".join(sorted(attrs, key=lambda a: a.encode("utf-8")))
-
-
-def column_of(attribute: str) -> str:
-    return attribute.split(":", 1)[0]
-
-
-def count_combinations(records: Sequence[frozenset[str]], max_length: int) -> Counter[str]:
-    """Brute force: the count of every combination of length 1..max_length over the records."""
-    counts: Counter[str] = Counter()
-    for attrs in records:
-        ordered = sorted(attrs, key=lambda a: a.encode("utf-8"))
-        for length in range(1, max_length + 1):
-            for combo in itertools.combinations(ordered, length):
-                counts[";".join(combo)] += 1
-    return counts
+def count_combinations(records: Sequence[frozenset[str]], max_length: int) -> dict[str, int]:
+    """The count of every combination of length 1..max_length over the records, by its canonical key."""
+    return {combination_string(c): n for c, n in oracle.count_combinations(records, max_length).items()}
 
 
 @dataclass
@@ -223,11 +210,10 @@ class Fixture:
     def synthetic_count(self, selection: Sequence[str], attribute: str) -> int:
         """Rows matching every selected attribute in OTHER columns, and `attribute`."""
         col = column_of(attribute)
-        need = {a for a in selection if column_of(a) != col} | {attribute}
-        return sum(1 for rec in self.synthetic if need <= rec)
+        return oracle.support(self.synthetic, {a for a in selection if column_of(a) != col} | {attribute})
 
     def matching(self, selection: Sequence[str]) -> int:
-        return sum(1 for rec in self.synthetic if set(selection) <= rec)
+        return oracle.support(self.synthetic, selection)
 
     def official(self, selection: Sequence[str], attribute: str | None) -> tuple[str, int | None]:
         """(state, count) of the bar `attribute` under `selection` (or of the selection itself)."""
@@ -240,7 +226,7 @@ class Fixture:
             return "value", self.payload["aggregates"]["record_count"]
         if len(key_attrs) > L:
             return "na", None
-        count = self.aggregates.get(canonical(key_attrs))
+        count = self.aggregates.get(combination_string(key_attrs))
         return ("lt_k", None) if count is None else ("value", count)
 
     def all_attributes(self) -> list[str]:
@@ -489,7 +475,7 @@ def build_fixture(
         noisy = {key: count + _pseudo_noise(key) for key, count in combos.items()}
         aggregates = {key: count for key, count in noisy.items() if count >= K}
     else:
-        aggregates = {key: (count // K) * K for key, count in combos.items() if count >= K}
+        aggregates = oracle.protect(combos, K)
     columns, _ = _codebook(sensitive)
 
     files = {
@@ -534,7 +520,7 @@ def build_fixture(
             "dp": {"epsilon": 4.0, "delta": 1e-6} if privacy_mode == "dp" else None,
             "synthesis_mode": "row_seeded",
             "synthetic_records": len(synthetic),
-            "reportable_record_count": (len(sensitive) // K) * K,
+            "reportable_record_count": oracle.rounded_down(len(sensitive), K),
             "licence": _lang(
                 "Creative Commons Attribution 4.0",
                 "Creative Commons Attribution 4.0",
@@ -615,7 +601,7 @@ def build_fixture(
         ],
         "synthetic": {"n": len(synthetic), "columns": _encode_synthetic(columns, synthetic)},
         "aggregates": {
-            "record_count": (len(sensitive) // K) * K,
+            "record_count": oracle.rounded_down(len(sensitive), K),
             "entries": [[key, count] for key, count in aggregates.items()],
         },
         "stats": _stats(aggregates, synthetic) if with_stats else dataclasses.asdict(EMPTY_STATS),
