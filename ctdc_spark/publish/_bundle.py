@@ -35,7 +35,7 @@ __all__ = [
     "LICENSE_FILE",
     "README",
     "CodebookValue",
-    "ReleaseFacts",
+    "ReadmeFacts",
     "country_name",
     "readme_name",
     "ui_strings",
@@ -98,7 +98,7 @@ class CodebookValue:
 
 
 @dataclass(frozen=True)
-class ReleaseFacts:
+class ReadmeFacts:
     """What the README states about one release."""
 
     title: Mapping[str, str]
@@ -123,7 +123,7 @@ def _number(value: float, language: str, digits: int = 0) -> str:
     )
 
 
-def _readme(facts: ReleaseFacts, language: str) -> str:
+def _readme(facts: ReadmeFacts, language: str) -> str:
     text = _table("bundle", language)
     ui = ui_strings(language)
     k = _number(facts.k, language)
@@ -185,7 +185,7 @@ def _readme(facts: ReleaseFacts, language: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _licence(facts: ReleaseFacts) -> str:
+def _licence(facts: ReadmeFacts) -> str:
     ordered = [facts.default_language, *(lang for lang in facts.languages if lang != facts.default_language)]
     texts = [(lang, facts.licence[lang]) for lang in ordered if facts.licence.get(lang)]
     if len({t for _, t in texts}) <= 1:
@@ -220,9 +220,7 @@ def _codebook(values: Sequence[CodebookValue], languages: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def write_bundle_documents(
-    folder: Path, facts: ReleaseFacts, codebook: Sequence[CodebookValue]
-) -> list[Path]:
+def write_bundle_documents(folder: Path, facts: ReadmeFacts, codebook: Sequence[CodebookValue]) -> list[Path]:
     """Write the READMEs (one per language), ``codebook.csv`` and ``LICENSE`` into ``folder``.
 
     Returns:

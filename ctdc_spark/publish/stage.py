@@ -33,7 +33,7 @@ from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
     BUNDLE_DOCUMENTS,
     CodebookValue,
-    ReleaseFacts,
+    ReadmeFacts,
     country_name,
     ui_strings,
     write_bundle_documents,
@@ -367,7 +367,7 @@ def _write_documents(spark: SparkSession, ctx: RunContext, payload: ExplorerPayl
         for name, kind in DOWNLOAD_KINDS.items()
         if name in BUNDLE_DOCUMENTS or (ctx.staging_dir / name).is_file()
     )
-    facts = ReleaseFacts(
+    facts = ReadmeFacts(
         title=meta.title,
         description=meta.description,
         citation=meta.citation,
