@@ -52,7 +52,7 @@ case "$command" in
     setup
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
-    "$VENV/bin/mypy" ctdc_spark tools
+    "$VENV/bin/mypy" ctdc_spark tools benchmarks scripts
     # The reference implementation the tests check the library against is held to the same bar.
     "$VENV/bin/mypy" --explicit-package-bases tests/oracle
     "$VENV/bin/python" -m tools.check_imports ctdc_spark

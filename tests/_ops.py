@@ -1,7 +1,7 @@
 """Shared helpers of the operations tests (``tests/test_ops_*.py``): input, commands, snapshots, scans.
 
 Every operations test runs the whole pipeline on the same small CTDC-shaped input (1,500 rows of
-``scripts/ctdc_model.py::generate_ctdc_like``) with ``conf/local.yaml``, k = 5, the default L = 3 and an
+``tools/ctdc_model.py::generate_ctdc_like``) with ``conf/local.yaml``, k = 5, the default L = 3 and an
 explicit synthesis seed and release date, so any two runs of one run id give byte-identical bundles.
 The input carries planted canaries: values too rare to be published (count < k) in two used columns and
 one value in a column the config does not use. They may appear in private tables and files only.
@@ -61,8 +61,8 @@ _HOOK_ENV = (
 
 def write_ctdc_input(path: Path, rows: int = ROWS, seed: int = DATA_SEED) -> Path:
     """Write the CTDC-shaped test input with the planted canaries; return its path."""
-    from scripts.ctdc_model import generate_ctdc_like
-    from scripts.generate_sample import write_csv
+    from tools.ctdc_model import generate_ctdc_like
+    from tools.generate_sample import write_csv
 
     frame = generate_ctdc_like(rows, seed)
     for column, (value, at) in RARE_CANARIES.items():

@@ -113,7 +113,7 @@ def test_attack_config_errors_name_the_key(override: str, message: str) -> None:
 
 def _population(n: int, seed: int) -> pd.DataFrame:
     """CTDC-shaped records as the attacks see them (``""`` = no attribute), with a ``district``."""
-    from scripts.ctdc_model import generate_ctdc_like
+    from tools.ctdc_model import generate_ctdc_like
 
     columns = list(load_config(REPO / "conf/ctdc_global.yaml").input.use_columns)
     frame = generate_ctdc_like(n, seed)[columns].replace({"-99": "", "0": ""})

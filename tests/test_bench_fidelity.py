@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench_fidelity import closest_record_distances, fidelity, markdown, read_sds_tsv
+from benchmarks.bench_fidelity import closest_record_distances, fidelity, markdown, read_sds_tsv
 
 
 def test_sds_tsv_is_read_as_sorted_combinations(tmp_path: Path) -> None:

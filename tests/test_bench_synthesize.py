@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scripts.bench_synthesize import MODES, markdown, merge_case
+from benchmarks.bench_synthesize import MODES, markdown, merge_case
 
 
 def _entry(seconds: float) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from scripts._bench_util import tree_cpu_seconds
+from benchmarks._bench_util import tree_cpu_seconds
 
 BURN_SECONDS = 3.0
 SIGCHLD_IGNORING_PARENT = f"""

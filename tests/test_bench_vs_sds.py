@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scripts.bench_vs_sds import (
+from benchmarks.bench_vs_sds import (
     comparison_rows,
     markdown,
     ratio,

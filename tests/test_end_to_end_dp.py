@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def dp_release(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from scripts.ctdc_model import generate_ctdc_like
+    from tools.ctdc_model import generate_ctdc_like
 
     base = tmp_path_factory.mktemp("dp_e2e")
     data = base / "ctdc.csv"

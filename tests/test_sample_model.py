@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctdc_spark.config import load_config
-from scripts.ctdc_model import (
+from tools.ctdc_model import (
     CONCATENATED_COLUMNS,
     HEADER,
     INDICATOR_COLUMNS,
@@ -25,7 +25,7 @@ from scripts.ctdc_model import (
     UNKNOWN,
     generate_ctdc_like,
 )
-from scripts.generate_sample import DEFAULT_OUT, DEFAULT_ROWS, DEFAULT_SEED, write_csv
+from tools.generate_sample import DEFAULT_OUT, DEFAULT_ROWS, DEFAULT_SEED, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 # CI puts the shared data folder beside the checkout (../shared/data/README.md); a user's clone has none.
@@ -171,7 +171,7 @@ def test_committed_sample_is_the_default_generator_output(tmp_path: Path) -> Non
     regenerated = tmp_path / "ctdc_sample.csv"
     write_csv(generate_ctdc_like(DEFAULT_ROWS, DEFAULT_SEED), regenerated)
     assert SAMPLE.read_bytes() == regenerated.read_bytes(), (
-        "data/sample/ctdc_sample.csv is stale; run: python -m scripts.generate_sample"
+        "data/sample/ctdc_sample.csv is stale; run: python -m tools.generate_sample"
     )
 
 

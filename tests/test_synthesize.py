@@ -58,7 +58,7 @@ def example(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="module")
 def ctdc_small(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 generated CTDC-shaped records (no real records), prepared and aggregated once."""
-    from scripts.ctdc_model import generate_ctdc_like
+    from tools.ctdc_model import generate_ctdc_like
 
     root = tmp_path_factory.mktemp("ctdc_small")
     path = root / "ctdc.csv"

@@ -1,7 +1,7 @@
 """Benchmark DP marginals: pac-synth (SDS's Rust core) against our Spark DP aggregation, and
 OpenDP's exact samplers against the numpy sampler they replaced.
 
-Generates seeded CTDC-shaped records (:func:`scripts.ctdc_model.generate_ctdc_like`, the columns and
+Generates seeded CTDC-shaped records (:func:`tools.ctdc_model.generate_ctdc_like`, the columns and
 unknown values of ``conf/local.yaml``), then computes DP aggregates with the same parameters
 (epsilon, L, SDS defaults otherwise) four ways:
 
@@ -20,8 +20,8 @@ numbers are reported, not asserted. All data is synthetic, so printing counts is
 
 Usage, from the repository root::
 
-    python -m scripts.bench_dp                       # 30,000 rows, epsilon 4, L = 3, 1e6 draws
-    nice python -m scripts.bench_dp --rows 5000 --out /tmp/bench
+    python -m benchmarks.bench_dp                       # 30,000 rows, epsilon 4, L = 3, 1e6 draws
+    nice python -m benchmarks.bench_dp --rows 5000 --out /tmp/bench
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import pacsynth
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from benchmarks._bench_util import ctdc_columns
 from ctdc_spark.aggregate._dp import run_dp_marginals
 from ctdc_spark.aggregate.stage import load_prepared
 from ctdc_spark.combos.export import with_selections
@@ -56,8 +57,7 @@ from ctdc_spark.dp import PRODUCTION_NOISE, NoiseSource, SelectionNoise
 from ctdc_spark.pipeline import run_pipeline
 from ctdc_spark.session import build_session
 from ctdc_spark.stage import RunContext
-from scripts._bench_util import ctdc_columns
-from scripts.ctdc_model import generate_ctdc_like
+from tools.ctdc_model import generate_ctdc_like
 
 Combination = frozenset[str]
 COMMON = 10
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m scripts.bench_dp", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python -m benchmarks.bench_dp", *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "rows": args.rows,
         "seed": args.seed,

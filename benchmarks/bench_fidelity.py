@@ -27,8 +27,8 @@ asserted. Generated and public data only, so printing counts is fine here.
 
 Usage, from the repository root::
 
-    PYTHONPATH=. python -m scripts.bench_fidelity --sds-cli ../shared/anchors/sds/sds-cli
-    PYTHONPATH=. python -m scripts.bench_fidelity --datasets ctdc20k --epsilons 4 --append
+    PYTHONPATH=. python -m benchmarks.bench_fidelity --sds-cli ../shared/anchors/sds/sds-cli
+    PYTHONPATH=. python -m benchmarks.bench_fidelity --datasets ctdc20k --epsilons 4 --append
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scripts._bench_util import CONFIG, ctdc_columns, ctdc_frame, machine
+from benchmarks._bench_util import CONFIG, ctdc_columns, ctdc_frame, machine
 from tests import oracle
 
 K, L = 10, 3
@@ -147,13 +147,14 @@ def fidelity(
     out: dict[str, Any] = {"mpe": {}, "coverage": {}}
     errors_all: list[float] = []
     for length, rows in sorted(by_length.items()):
-        rel, syn, true = (np.array(c) for c in zip(*rows, strict=True))
-        errors = np.where(syn > 0, np.abs(syn - rel) / rel, 1.0)
+        rel, produced, exact_counts = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+        errors = np.where(produced > 0, np.abs(produced - rel) / rel, 1.0)
         errors_all.extend(errors.tolist())
         out["mpe"][str(length)] = round(float(errors.mean()), 3)
-        out["coverage"][str(length)] = round(float((syn > 0).mean()), 3)
+        out["coverage"][str(length)] = round(float((produced > 0).mean()), 3)
         if exact is not None:
-            out.setdefault("mae_vs_exact", {})[str(length)] = round(float(np.abs(syn - true).mean()), 2)
+            mae = float(np.abs(produced - exact_counts).mean())
+            out.setdefault("mae_vs_exact", {})[str(length)] = round(mae, 2)
     out["mpe"]["all"] = round(float(np.mean(errors_all)), 3) if errors_all else None
     if exact is not None:
         short = [c for c in synthetic if len(c) <= L]
@@ -400,7 +401,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         "# Fidelity: every SDS mode and every ctdc-spark mode on the same data",
         "",
-        f"Written by `scripts/bench_fidelity.py` on {report['machine']}; k = {K}, L = {L}. MPE: mean "
+        f"Written by `benchmarks/bench_fidelity.py` on {report['machine']}; k = {K}, L = {L}. MPE: mean "
         "proportional error against the released counts by combination length (absent = 1); "
         "coverage: share of released combinations present; DCR: distance (attributes) from a "
         "synthetic record to its closest sensitive record, median and share identical; DP also: MAE "

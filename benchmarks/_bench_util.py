@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from ctdc_spark.config import load_config
-from scripts.ctdc_model import generate_ctdc_like
+from tools.ctdc_model import generate_ctdc_like
 
 CONFIG = Path("conf/local.yaml")
 

@@ -689,9 +689,10 @@ class _Compiled:
     countries: np.ndarray  # object array of codes; index 0 is UNKNOWN
 
 
-def _normalise(weights: Sequence[float]) -> np.ndarray:
+def _normalise(weights: Sequence[float] | np.ndarray) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
-    return w / w.sum()
+    normalised: np.ndarray = w / w.sum()
+    return normalised
 
 
 @functools.lru_cache(maxsize=1)
@@ -755,7 +756,8 @@ def _sample_rows(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
     """
     cum = np.cumsum(weights, axis=1)
     u = rng.random(len(weights)) * cum[:, -1]
-    return np.minimum((u[:, None] >= cum).sum(axis=1), weights.shape[1] - 1)
+    drawn: np.ndarray = np.minimum((u[:, None] >= cum).sum(axis=1), weights.shape[1] - 1)
+    return drawn
 
 
 def _multi_select(

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m scripts.generate_sample                       # the committed sample
-    python -m scripts.generate_sample --rows 1000000 --seed 7 --out /tmp/ctdc_1m.csv
+    python -m tools.generate_sample                       # the committed sample
+    python -m tools.generate_sample --rows 1000000 --seed 7 --out /tmp/ctdc_1m.csv
 
 The defaults reproduce the committed file byte for byte (``tests/test_sample_model.py`` checks
 this), so change them only together with a regenerated sample.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scripts.ctdc_model import generate_ctdc_like
+from tools.ctdc_model import generate_ctdc_like
 
 DEFAULT_ROWS = 15_000
 DEFAULT_SEED = 20_200_401  # the April 2020 CTDC global release this layout follows

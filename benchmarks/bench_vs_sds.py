@@ -1,7 +1,7 @@
 """Benchmark ctdc-spark side by side with SDS's own CLI: the same data, per stage and per synthesis mode.
 
 For each size (the shipped 15k quickstart sample ``data/sample/ctdc_sample.csv``, and CTDC-shaped
-records from :func:`scripts.ctdc_model.generate_ctdc_like`), with the columns, unknown values, k
+records from :func:`tools.ctdc_model.generate_ctdc_like`), with the columns, unknown values, k
 and L of ``conf/local.yaml`` (k 10, L 3):
 
 * **SDS** (``--sds-cli``, sds-cli 1.9.0 as in ``../shared/anchors/sds``; skipped with a message when
@@ -13,7 +13,7 @@ and L of ``conf/local.yaml`` (k 10, L 3):
   ``prepare`` and ``aggregate`` through :func:`ctdc_spark.pipeline.run_pipeline` one stage at a
   time (manifest, idempotent writes and all), then ``synthesize`` and ``evaluate`` per mode
   (``row_seeded`` last, through the pipeline, then ``publish``); the other modes run the stage
-  functions on the same run's tables, as ``scripts/bench_synthesize.py`` does. Our aggregate
+  functions on the same run's tables, as ``benchmarks/bench_synthesize.py`` does. Our aggregate
   stage also writes the risk analysis and the TSV/CSV exports; evaluate (verification, fidelity,
   attacks) and publish (the explorer) have no SDS counterpart.
 * **quickstart**: ``ctdc-spark run`` in an empty folder (the embedded default on the sample),
@@ -21,7 +21,7 @@ and L of ``conf/local.yaml`` (k 10, L 3):
   the run's JSON log.
 
 Memory is the peak PSS (the proportional share of RSS, so pages shared after a fork count once) of
-the measured process tree, sampled from ``/proc`` (:mod:`scripts._bench_util`): the SDS process; for
+the measured process tree, sampled from ``/proc`` (:mod:`benchmarks._bench_util`): the SDS process; for
 ctdc-spark, the worker's driver Python, JVM and Python workers during each stage. CPU seconds are
 the tree's user + system time, the fairer measure on a shared machine. Ratios are ctdc-spark over
 SDS, wall time. Writes ``benchmarks/vs_sds.json`` and ``benchmarks/vs_sds.md``; numbers are
@@ -29,9 +29,9 @@ reported, not asserted.
 
 Usage, from the repository root::
 
-    PYTHONPATH=. python -m scripts.bench_vs_sds --sds-cli ../shared/anchors/sds/sds-cli
-    PYTHONPATH=. python -m scripts.bench_vs_sds --sds-cli S --sizes sample,20000 --skip-quickstart
-    PYTHONPATH=. python -m scripts.bench_vs_sds --sds-cli S --sizes 1000000 --append  # add 1M
+    PYTHONPATH=. python -m benchmarks.bench_vs_sds --sds-cli ../shared/anchors/sds/sds-cli
+    PYTHONPATH=. python -m benchmarks.bench_vs_sds --sds-cli S --sizes sample,20000 --skip-quickstart
+    PYTHONPATH=. python -m benchmarks.bench_vs_sds --sds-cli S --sizes 1000000 --append  # add 1M
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ from typing import Any
 
 import pandas as pd
 
-from ctdc_spark.pipeline import STAGES
-from scripts._bench_util import (
+from benchmarks._bench_util import (
     CONFIG,
     ctdc_columns,
     ctdc_frame,
@@ -60,7 +59,8 @@ from scripts._bench_util import (
     measured,
     run_worker_process,
 )
-from scripts.bench_synthesize import MODES, privacy_settings
+from benchmarks.bench_synthesize import MODES, privacy_settings
+from ctdc_spark.pipeline import STAGES
 
 SAMPLE = Path("data/sample/ctdc_sample.csv")
 SAMPLE_SIZE = "sample"
@@ -142,7 +142,7 @@ def ratio(ours: Mapping[str, Any] | None, sds: Mapping[str, Any] | None) -> floa
     """ctdc-spark's wall seconds over SDS's, when both finished."""
     if not ours or not sds or "seconds" not in ours or sds.get("error") or not sds.get("seconds"):
         return None
-    return round(ours["seconds"] / sds["seconds"], 3)
+    return round(float(ours["seconds"]) / float(sds["seconds"]), 3)
 
 
 def whole_run(phases: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any] | None:
@@ -212,7 +212,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         "# ctdc-spark side by side with SDS's own CLI",
         "",
-        f"Generated {report['generated_at']} by `python -m scripts.bench_vs_sds` on {report['machine']}. "
+        f"Generated {report['generated_at']} by `python -m benchmarks.bench_vs_sds` on {report['machine']}. "
         f"k = {report['k']}, L = {report['reporting_length']} (conf/local.yaml); SDS: {sds}, "
         f"`--n-threads {report['threads']}`; ctdc-spark: the session of conf/local.yaml (`local[*]`).",
         "",
@@ -476,10 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 worker_args = ["--data", str(data.resolve()), "--modes", ",".join(modes)]
                 worker_args += ["--seed", str(args.seed)]
                 case["spark"] = run_worker_process(
-                    "scripts.bench_vs_sds", "spark", rows, worker_args, work=work
+                    "benchmarks.bench_vs_sds", "spark", rows, worker_args, work=work
                 )
         # With --append, a size's SDS and ctdc-spark results may come from two runs of this script.
-        earlier = next((c for c in report["cases"] if c["size"] == size), {})
+        earlier: dict[str, Any] = next((c for c in report["cases"] if c["size"] == size), {})
         report["cases"] = [c for c in report["cases"] if c["size"] != size] + [{**earlier, **case}]
         save()
         print(markdown(report), flush=True)

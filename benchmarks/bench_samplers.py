@@ -8,8 +8,8 @@ Times are CPU seconds of this process (fair on a shared machine); wall time is s
 
 Usage::
 
-    PYTHONPATH=. python scripts/bench_samplers.py [--records 50000] [--k 10] [--seeds 20000]
-    PYTHONPATH=. python scripts/bench_samplers.py --records 1000000 --seeds 10000 --unseeded 2000
+    PYTHONPATH=. python benchmarks/bench_samplers.py [--records 50000] [--k 10] [--seeds 20000]
+    PYTHONPATH=. python benchmarks/bench_samplers.py --records 1000000 --seeds 10000 --unseeded 2000
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark exact aggregation: our Spark stage, a one-process numpy count and pac-synth (SDS's Rust core).
 
-For each size N (CTDC-shaped records from :func:`scripts.ctdc_model.generate_ctdc_like`, the columns
+For each size N (CTDC-shaped records from :func:`tools.ctdc_model.generate_ctdc_like`, the columns
 and unknown values of ``conf/local.yaml``) and each reporting length L, three implementations count
 every combination of length <= L exactly:
 
@@ -25,9 +25,9 @@ numbers are reported, not asserted. The machine is shared: each phase records ``
 
 Usage, from the repository root::
 
-    PYTHONPATH=. python -m scripts.bench_aggregate                       # 50k, 200k, 1M x L = 2, 3, 4
-    PYTHONPATH=. python -m scripts.bench_aggregate --sizes 50000,200000 --lengths 3
-    PYTHONPATH=. python -m scripts.bench_aggregate --sizes 1000000 --lengths 3 \\
+    PYTHONPATH=. python -m benchmarks.bench_aggregate                       # 50k, 200k, 1M x L = 2, 3, 4
+    PYTHONPATH=. python -m benchmarks.bench_aggregate --sizes 50000,200000 --lengths 3
+    PYTHONPATH=. python -m benchmarks.bench_aggregate --sizes 1000000 --lengths 3 \\
         --skip-pacsynth 1000000 --append
     # --skip-pacsynth takes sizes (N) or size:length pairs (200000:4); --append merges into the
     # existing JSON (replacing the same cases) so a long matrix can be run in pieces.
@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from scripts._bench_util import (
+from benchmarks._bench_util import (
     CONFIG,
     ctdc_columns,
     ctdc_frame,
@@ -304,7 +304,7 @@ def run_worker(
     args = ["--lengths", ",".join(map(str, lengths)), "--seed", str(seed)]
     args += [arg for c in conf for arg in ("--spark-conf", c)]
     return run_worker_process(
-        "scripts.bench_aggregate", impl, rows, args, work=work, label=f" L={list(lengths)}"
+        "benchmarks.bench_aggregate", impl, rows, args, work=work, label=f" L={list(lengths)}"
     )
 
 
@@ -399,7 +399,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         "# Exact aggregation: Spark stage vs one-process numpy vs pac-synth",
         "",
-        f"Generated {report['generated_at']} by `python -m scripts.bench_aggregate` on {report['machine']}. "
+        f"Generated {report['generated_at']} by `python -m benchmarks.bench_aggregate` "
+        f"on {report['machine']}. "
         "The machine is shared with other sessions' Spark jobs: `load` is the 1-minute load average when "
         "each measurement started (2 cores, so load > 2 means we did not have the machine to ourselves).",
         "",
