@@ -206,7 +206,7 @@ NOTES = (
     "records (1,500 of 13,500; 2,000 of 198,000), because anonymeter's correction for unequal sizes",
     "reported 0.17 [0.14, 0.20] for an independent sample of the same population (15k, 10 columns).",
     "Singling-out barely sees copies of these sparse 0/1 records; it does see rare values (the",
-    "planted-copy test in tests/test_attacks.py). For an audit run, raise `synthetic_sample` (0 = all)",
+    "planted-copy test in tests/spark/test_attacks.py). For an audit run, raise `synthetic_sample` (0 = all)",
     "and `n_attacks`: the neighbour searches grow with both.",
 )
 

@@ -42,7 +42,7 @@ class RunContext:
     @functools.cached_property
     def tables(self) -> RunTables:
         """This run's rows of the Delta tables, e.g. ``ctx.tables.read(spark, RECORDS)``."""
-        # Imported on use: this module imports without pyspark, as tests/test_pure_imports.py checks.
+        # Imported on use: this module imports without pyspark, as tests/unit/test_pure_imports.py checks.
         from ctdc_spark.io.delta import RunTables
 
         return RunTables(self.root, self.run_id, self.signature)

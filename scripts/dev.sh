@@ -25,7 +25,7 @@ setup() {
     touch "$stamp"
   fi
   if [ "${1:-}" = test ] && command -v npm >/dev/null 2>&1; then
-    # Test-only JavaScript: axe-core for the browser tests, esbuild and the map packages for tests/test_frontend.py.
+    # Test-only JavaScript: axe-core for the browser tests, esbuild and the map packages for tests/unit/test_frontend.py.
     local prefix
     for prefix in tests/browser frontend; do
       if [ -f "$prefix/package.json" ] && { [ ! -d "$prefix/node_modules" ] || [ "$prefix/package-lock.json" -nt "$prefix/node_modules" ]; }; then

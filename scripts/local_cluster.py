@@ -44,7 +44,7 @@ As a library (tests)::
 
     from local_cluster import LocalCluster          # with scripts/ on sys.path
     with LocalCluster(state_dir, workers=2, master_port=0) as cluster:
-        cluster.submit(["tests/ops_fault_job.py", "--out", "/tmp/out.json"])
+        cluster.submit(["tests/ops/ops_fault_job.py", "--out", "/tmp/out.json"])
 
 Exit codes: 0 ok; 1 start-up failed or timed out (log tails are printed; every process started is stopped);
 ``submit`` returns spark-submit's own exit code.

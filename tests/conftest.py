@@ -3,6 +3,7 @@ seeded DP noise source that tests pass in explicitly."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -134,3 +135,13 @@ a2,b2,c1,0,0,d1
 a3,b2,c2,0,0,d2
 a2,b2,c2,0,0,d3
 """
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the logging set-up back after a test that runs ``cli.main`` (which configures logging)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("ctdc_spark").level)
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    logging.getLogger("ctdc_spark").setLevel(saved[2])

@@ -5,7 +5,7 @@ Run from the repository root::
     python -m tools.generate_sample                       # the committed sample
     python -m tools.generate_sample --rows 1000000 --seed 7 --out /tmp/ctdc_1m.csv
 
-The defaults reproduce the committed file byte for byte (``tests/test_sample_model.py`` checks
+The defaults reproduce the committed file byte for byte (``tests/unit/test_sample_model.py`` checks
 this), so change them only together with a regenerated sample.
 """
 

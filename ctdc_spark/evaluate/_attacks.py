@@ -45,7 +45,7 @@ ANONYMETER_VERSION = "1.1.0"
 INSTALL_COMMAND = (
     f'pip install -e ".[privacy-eval]" && pip install --no-deps anonymeter=={ANONYMETER_VERSION}'
 )
-"""anonymeter 1.1.0 declares numpy<1.27 and pyarrow<22 although it runs on ours (tests/test_attacks.py),
+"""anonymeter 1.1.0 declares numpy<1.27 and pyarrow<22 although it runs on ours (tests/spark/test_attacks.py),
 so it is installed without its stale pins; the `privacy-eval` extra brings its real dependencies."""
 
 DEFAULT_SECRETS = 3

@@ -3,7 +3,7 @@
 Small and written to be read next to SPEC.md, in plain Python and numpy: it shares no code with
 the library's engines (it may use its public config and types), so a bug in an engine cannot hide
 in the expectation too. Every brute-force check in ``tests/`` and every one-process baseline in
-``scripts/`` uses it; ``tests/test_oracle.py`` checks it against SPEC.md's worked numbers.
+``scripts/`` uses it; ``tests/unit/test_oracle.py`` checks it against SPEC.md's worked numbers.
 
 * :mod:`tests.oracle.records`: which cells are attributes, and records as attribute ids (SPEC.md 2).
 * :mod:`tests.oracle.aggregates`: exact combination counts and k-anonymous protection (SPEC.md 3.1-3.2).

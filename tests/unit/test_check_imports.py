@@ -56,4 +56,4 @@ def test_main_prints_each_violation_and_fails(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_the_package_keeps_the_contract() -> None:
-    assert check(Path(__file__).resolve().parents[1] / "ctdc_spark") == []
+    assert check(Path(__file__).resolve().parents[2] / "ctdc_spark") == []

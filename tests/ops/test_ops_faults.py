@@ -1,10 +1,11 @@
-"""Fault-injection hooks (ctdc_spark/_testing.py), proved on a tiny stand-alone job (tests/ops_fault_job.py).
+"""Fault-injection hooks (ctdc_spark/_testing.py), proved on a tiny stand-alone job
+(tests/ops/ops_fault_job.py).
 
 RELIABILITY.md section 2.3: task retry: ``local[2,2]`` + ``CTDC_TEST_FAIL_FIRST_ATTEMPT=map`` gives the
 clean result; ``local[2]`` (no retries) fails. Executor loss is proved on the whole pipeline, on the
-standalone cluster (tests/test_ops_cluster.py), where the kill hook SIGKILLs an executor JVM.
+standalone cluster (tests/ops/test_ops_cluster.py), where the kill hook SIGKILLs an executor JVM.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_faults.py`` (about 30 s on 2 cores;
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_faults.py`` (about 30 s on 2 cores;
 ``-m 'not slow'`` runs only the fast unit tests).
 """
 
@@ -31,8 +32,8 @@ from ctdc_spark._testing import (
     read_proc_stat,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-JOB = REPO / "tests" / "ops_fault_job.py"
+REPO = Path(__file__).resolve().parents[2]
+JOB = REPO / "tests" / "ops" / "ops_fault_job.py"
 JOB_TIMEOUT = 900
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CONFIG = REPO / "conf" / "local.yaml"
-DRIVER = REPO / "tests" / "ops_pipeline_driver.py"
+DRIVER = REPO / "tests" / "ops" / "ops_pipeline_driver.py"
 JOBS = REPO / "jobs"
 
 ROWS = 1_500
@@ -169,7 +169,7 @@ def run(
 
 
 def cli_command(command: str, args: Sequence[str]) -> list[str]:
-    """``python tests/ops_pipeline_driver.py <command> ...``: the CLI (plus env-driven test faults)."""
+    """``python tests/ops/ops_pipeline_driver.py <command> ...``: the CLI (plus env-driven test faults)."""
     return [PYTHON, str(DRIVER), command, *args]
 
 

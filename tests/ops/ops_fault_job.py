@@ -1,4 +1,4 @@
-"""A tiny stand-alone PySpark job used by tests/test_ops_faults.py to prove the fault-injection hooks.
+"""A tiny stand-alone PySpark job used by tests/ops/test_ops_faults.py to prove the fault-injection hooks.
 
 It is not a pytest module (no ``test_`` prefix). Map stage: ``mapInPandas`` over ``spark.range`` that calls
 :func:`ctdc_spark._testing.maybe_fail_task` and :func:`~ctdc_spark._testing.maybe_kill_executor` with the
@@ -7,10 +7,10 @@ the row id, so a recomputed task produces the same rows and the result must equa
 
 Run directly (the master is set here)::
 
-    python tests/ops_fault_job.py --master 'local[2,2]' --out /tmp/a.json \
+    python tests/ops/ops_fault_job.py --master 'local[2,2]' --out /tmp/a.json \
         --conf spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT=map
 
-or on the standalone dev cluster (``python scripts/local_cluster.py submit -- tests/ops_fault_job.py
+or on the standalone dev cluster (``python scripts/local_cluster.py submit -- tests/ops/ops_fault_job.py
 --out /tmp/b.json``), where the master and confs come from spark-submit.
 """
 

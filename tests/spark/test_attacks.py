@@ -37,7 +37,6 @@ from ctdc_spark.evaluate._attacks import (
 from ctdc_spark.evaluate._report import _attacks_section
 from ctdc_spark.pipeline import run_pipeline
 from tests.conftest import REPO, SeededTestNoiseSource
-from tests.test_evaluate import restore_logging  # noqa: F401  (a fixture: cli.main configures logging)
 
 FAMILIES = ("singling_out_univariate", "singling_out_multivariate", "linkability")
 

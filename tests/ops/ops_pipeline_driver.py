@@ -16,7 +16,7 @@ installing the faults the environment asks for:
 
 Local mode::
 
-    python tests/ops_pipeline_driver.py run --config conf/local.yaml --run-id r1 --set ...
+    python tests/ops/ops_pipeline_driver.py run --config conf/local.yaml --run-id r1 --set ...
 
 On a cluster it is the application file instead of ``jobs/run_pipeline.py`` (``ctdc_spark`` comes
 from ``--py-files``).

@@ -8,7 +8,6 @@ the synthesize stage as done in the run manifest, so the pipeline never regenera
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from collections import Counter
@@ -704,15 +703,6 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
         for p in folder.rglob("*")
         if p.is_file()
     }
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("ctdc_spark").level)
-    yield
-    root.handlers[:], root.level = saved[0], saved[1]
-    logging.getLogger("ctdc_spark").setLevel(saved[2])
 
 
 @pytest.mark.spark

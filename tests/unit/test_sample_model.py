@@ -1,7 +1,7 @@
 """The CTDC-shaped sample model, the committed sample and the CTDC configs. Pure pandas, no Spark.
 
 Run from the repository root with the root on the path, e.g.
-``PYTHONPATH=$PWD python -m pytest tests/test_sample_model.py`` (``scripts`` is not installed).
+``PYTHONPATH=$PWD python -m pytest tests/unit/test_sample_model.py`` (``scripts`` is not installed).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tools.ctdc_model import (
 )
 from tools.generate_sample import DEFAULT_OUT, DEFAULT_ROWS, DEFAULT_SEED, write_csv
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # CI puts the shared data folder beside the checkout (../shared/data/README.md); a user's clone has none.
 CTDC_SCHEMA_CSV = REPO.parent / "shared/data/ctdc_global_schema/ctdc_global_2020_header_and_example_rows.csv"
 needs_ctdc_schema = pytest.mark.skipif(

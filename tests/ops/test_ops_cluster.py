@@ -1,6 +1,6 @@
 """spark-submit, a real standalone cluster and fault tolerance of the whole pipeline.
 
-Every run uses the same input (tests/_ops.py: 1,500 CTDC-shaped rows with planted canaries), config
+Every run uses the same input (tests/ops/_ops.py: 1,500 CTDC-shaped rows with planted canaries), config
 (conf/local.yaml, k = 5, explicit synthesis seed and release date) and run id, each under its own
 output root, so their release bundles must be byte-identical:
 
@@ -21,9 +21,9 @@ spark-submit runs get no ``PYTHONPATH``: driver and executors import ``ctdc_spar
 (checked by a probe job). No canary may appear in any driver output, cluster log or executor work dir,
 release bundle, staging file or ``_delta_log``; the rare ones must appear in the private files (the
 scan's positive control). A run that fails inside Spark with a record value in the task's exception
-(tests/ops_pipeline_driver.py) leaves that value in no log either.
+(tests/ops/ops_pipeline_driver.py) leaves that value in no log either.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_cluster.py`` (the slow tests take
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_cluster.py`` (the slow tests take
 several minutes on 2 cores; ``-m 'not slow'`` runs only the job-shim checks).
 """
 

@@ -6,7 +6,7 @@ a Jobs API 2.1 ``jobs/create`` payload (known keys only, one task type per task)
 ``jobs/run_pipeline.py`` with ``conf/cluster.yaml`` (files that exist here), pass ``--run-id`` derived from
 the schedule, allow one run at a time and retry.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_scheduler.py``
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_scheduler.py``
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from ctdc_spark.session import DELTA_CONF, DELTA_PACKAGE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "deploy" / "airflow" / "ctdc_refresh_dag.py"
 JOB_FILE = REPO / "deploy" / "databricks" / "ctdc_refresh_job.json"
 HOME = "<CTDC_SPARK_HOME>"

@@ -1,6 +1,6 @@
 """Runs started at the same time against one output root (RELIABILITY.md 1.1, 5.2).
 
-Three CLI processes start together on the same input and output root (tests/_ops.py data, conf/local.yaml,
+Three CLI processes start together on the same input and output root (tests/ops/_ops.py data, conf/local.yaml,
 ``local[2]`` each): X and Y with different run ids, and a second X. Expected:
 
 * X and Y both succeed: their Delta writes touch disjoint ``run_id`` partitions, and the commits that
@@ -10,7 +10,7 @@ Three CLI processes start together on the same input and output root (tests/_ops
   as input, config and seed are the same), each table holds one commit per run, the manifest versions
   name those commits, both bundles verify against their SHA256SUMS and are equal up to the run id.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_concurrency.py`` (a few minutes on 2
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_concurrency.py`` (a few minutes on 2
 cores: two whole pipelines share them).
 """
 

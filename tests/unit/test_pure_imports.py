@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 
 _WITHOUT_SPARK = """
 import importlib

@@ -3,16 +3,16 @@
 * Every default keeps Spark's application UI and event log off: the session defaults, conf/local.yaml,
   conf/cluster.yaml, the shared test session, ``scripts/local_cluster.py``'s spark-submit line, the
   docker-compose pipeline service and the Airflow DAG. (The standalone cluster run in
-  tests/test_ops_cluster.py checks the session the pipeline builds under spark-submit.)
+  tests/ops/test_ops_cluster.py checks the session the pipeline builds under spark-submit.)
 * Failing runs of the real CLI in a subprocess (real driver stdout/stderr and log4j output, with the
   shipped ``ctdc_spark/resources/log4j2.properties``) on tiny inputs with a planted canary:
   a malformed row holding the canary (exit 2), and a Spark task failing with the canary in its exception
   (exit 3). The canary must be in no output, manifest row, file or ``_delta_log`` under the output root.
   A positive control shows the task's exception really quotes the value.
 * Quarantine mode keeps the malformed row in the private ``rejected`` table, and only there.
-  (Rare values on the full CTDC-shaped data, on a cluster, are scanned in tests/test_ops_cluster.py.)
+  (Rare values on the full CTDC-shaped data, on a cluster, are scanned in tests/ops/test_ops_cluster.py.)
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_sidedoors.py``
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_sidedoors.py``
 """
 
 from __future__ import annotations

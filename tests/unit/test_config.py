@@ -10,7 +10,7 @@ from ctdc_spark.cli import _env_overrides
 from ctdc_spark.config import load_config
 from ctdc_spark.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_match_the_architecture_contract() -> None:

@@ -8,7 +8,7 @@ every repo path it runs exists, and that conf/cluster.yaml loads with the compos
 ``docker-compose -f docker-compose.yml config`` when the ``docker-compose`` binary is installed (Debian/
 Ubuntu package ``docker-compose``, v1.29; it validates offline without a Docker engine).
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_compose.py``
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_compose.py``
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ctdc_spark.config import load_config
 
 tomllib = pytest.importorskip("tomllib", reason="needs Python >= 3.11 to read pyproject.toml")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 SERVICES = {"spark-master", "spark-worker-1", "spark-worker-2", "pipeline"}

@@ -1,6 +1,6 @@
 """Scheduled-refresh semantics (RELIABILITY.md 1.2, 1.3, 1.6, 5): reruns, partial failures, manifest, latest.
 
-Runs the whole pipeline in-process on the shared ``local[2]`` session (tests/_ops.py: 1,500 CTDC-shaped
+Runs the whole pipeline in-process on the shared ``local[2]`` session (tests/ops/_ops.py: 1,500 CTDC-shaped
 rows, k = 5, L = 3, explicit seed and release date) under one output root:
 
 * run A completes;
@@ -16,7 +16,7 @@ rows, k = 5, L = 3, explicit seed and release date) under one output root:
   STARTED row behind; the rerun takes the stale lock over and completes the stage with one commit per
   table.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_ops_refresh.py`` (a few minutes on 2 cores).
+Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_refresh.py`` (a few minutes on 2 cores).
 """
 
 from __future__ import annotations
