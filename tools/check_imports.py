@@ -5,7 +5,7 @@ aside), and it belongs to the package that holds that part: ``ctdc_spark.aggrega
 ``ctdc_spark.aggregate``'s, ``_gather`` in the public module ``ctdc_spark.combos.enumeration`` is
 ``ctdc_spark.combos``'s, ``ctdc_spark._random`` is the root package's. A module may import a
 private name only from inside the package that owns it. So the root's private helpers
-(``_random``, ``_holdout``, ``_testing``) serve every subpackage, while a subpackage's private
+(``_random``, ``_holdout``, ``_faults``) serve every subpackage, while a subpackage's private
 modules and functions are closed to its siblings and to the root's own modules (``cli``,
 ``pipeline``): what two packages share is made public where it lives, or moved to a package of its
 own (``ctdc_spark.combos``). Imports inside functions and under ``TYPE_CHECKING`` count too.

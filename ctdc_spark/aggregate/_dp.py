@@ -67,7 +67,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark._testing import maybe_fail_task
+from ctdc_spark._faults import fault_point
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
     noisy_release,
@@ -324,8 +324,8 @@ def _histogram_task(
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """``mapInArrow`` function: one partial ``|W_u|`` histogram per task (``tuples``, ``records``)."""
 
+    @fault_point("aggregate.dp_histogram")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        maybe_fail_task("aggregate")
         total = np.zeros(1, dtype=np.int64)
         for batch in batches:
             offsets, values, _ = csr_of(batch)
@@ -346,8 +346,8 @@ def _bounded_counts_task(
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """``mapInArrow`` function: bounded counts of a task's records, pre-aggregated (``k0..``, ``count``)."""
 
+    @fault_point("aggregate.dp_bounded_counts")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        maybe_fail_task("aggregate")
         for batch in batches:
             offsets, values, record_ids = csr_of(batch)
             counts = bounded_tuple_counts(
@@ -373,6 +373,7 @@ def _noise_task(
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """``mapInArrow`` function: noisy count and threshold flag of every candidate (``combo``, ``count``)."""
 
+    @fault_point("aggregate.dp_noise")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             combos = batch.column("combo")

@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
+from ctdc_spark._faults import fault_point
 from ctdc_spark.combos.enumeration import (
     FLUSH_ROWS,
     Counts,
@@ -93,9 +93,8 @@ def counting_task(
     keeps the job Spark-Connect-safe; it is the small table of frequent shorter combinations.
     """
 
+    @fault_point("combos.count")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        maybe_fail_task("aggregate")
-        maybe_kill_executor("aggregate")
         # A task's records are small (~12 ids each) next to their combinations: count them in one
         # call, so each combination is reduced once per task rather than once per Arrow batch.
         offsets, values, record_ids = concat_csr([csr_of(batch) for batch in batches])
@@ -211,6 +210,7 @@ def rare_lengths_task(
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterable[pa.RecordBatch]]:
     """``mapInArrow`` function emitting ``(record_id, rare_length)`` for records with a rare combination."""
 
+    @fault_point("combos.rare_lengths")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             offsets, values, record_ids = csr_of(batch)

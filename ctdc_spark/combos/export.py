@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ctdc_spark._faults import fault_point
 from ctdc_spark.io.exports import csv_field, write_sorted_lines
 
 #: The public aggregates with one column per attribute slot (:func:`write_aggregates_tidy_csv`).
@@ -36,6 +37,7 @@ def with_selections(df: DataFrame, attributes: DataFrame) -> DataFrame:
     names = df.sparkSession.sparkContext.broadcast(strings.column("s").combine_chunks().take(pa.array(order)))
     schema = T.StructType([*df.schema.fields, T.StructField("selections", T.StringType(), False)])
 
+    @fault_point("combos.selections")
     def add_selections(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         dictionary = names.value
         for batch in batches:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from ctdc_spark._faults import fault_point
 from ctdc_spark.combos.counting import csr_of, decode_combo
 from ctdc_spark.combos.enumeration import (
     CHUNK_ROWS,
@@ -82,6 +83,7 @@ def _occurrences_task(
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterable[pa.RecordBatch]]:
     names = [*layout.word_columns, "record_id"]
 
+    @fault_point("evaluate.rare_occurrences")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # The whole task's records are counted together: the larger the group, the fewer
         # combinations look rare locally (a task holds ~50k records of a few attributes each).

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ctdc_spark._faults import fault_point
 from ctdc_spark.combos.counting import RARE_LENGTHS_SCHEMA, csr_of, lookup_of, rare_lengths_task
 from ctdc_spark.combos.enumeration import gather, records_by_length
 from ctdc_spark.combos.keys import KeyLayout
@@ -132,6 +133,7 @@ SUPPORTS_SCHEMA = T.StructType(
 
 
 def _supports_task(index: BitmapIndex) -> Callable[[Iterable[pa.RecordBatch]], Iterable[pa.RecordBatch]]:
+    @fault_point("evaluate.supports")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             offsets, values, _ = csr_of(batch)

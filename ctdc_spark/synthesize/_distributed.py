@@ -25,8 +25,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ctdc_spark._faults import fault_point
 from ctdc_spark._random import stage_key, uniforms
-from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
 from ctdc_spark.combos.counting import csr_of
 from ctdc_spark.combos.keys import CombinationLookup
 from ctdc_spark.errors import ConfigError
@@ -125,9 +125,8 @@ def _to_arrow(batch: SyntheticBatch, suppress_key: int) -> pa.RecordBatch:
 def _task(
     stage: str, body: Callable[[pa.RecordBatch], SyntheticBatch], suppress_key: int
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    @fault_point(f"synthesize.{stage}")
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        maybe_fail_task("synthesize")
-        maybe_kill_executor("synthesize")
         for batch in batches:
             if batch.num_rows:
                 yield _to_arrow(body(batch), suppress_key)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ctdc_spark._faults import FAULT_HOOK_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CONFIG = REPO / "conf" / "local.yaml"
@@ -47,9 +49,7 @@ UNUSED_CANARY = ("meansOfControlConcatenated", "Zq7UnusedColumnC", [40])
 CANARIES = (*(v for v, _ in RARE_CANARIES.values()), UNUSED_CANARY[1])
 
 _HOOK_ENV = (
-    "CTDC_TEST_FAIL_FIRST_ATTEMPT",
-    "CTDC_TEST_KILL_EXECUTOR_MARKER",
-    "CTDC_TEST_KILL_EXECUTOR_STAGE",
+    FAULT_HOOK_ENV,
     "CTDC_OPS_EXIT_AFTER_COMMIT",
     "CTDC_OPS_SPARK_FAILURE",
     "CTDC_OPS_SESSION_REPORT",

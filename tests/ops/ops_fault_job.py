@@ -1,14 +1,15 @@
 """A tiny stand-alone PySpark job used by tests/ops/test_ops_faults.py to prove the fault-injection hooks.
 
-It is not a pytest module (no ``test_`` prefix). Map stage: ``mapInPandas`` over ``spark.range`` that calls
-:func:`ctdc_spark._testing.maybe_fail_task` and :func:`~ctdc_spark._testing.maybe_kill_executor` with the
-stage name ``map``; then one shuffle (``groupBy``) and a sorted collect. Every value is a pure function of
+It is not a pytest module (no ``test_`` prefix). Map stage: ``mapInPandas`` over ``spark.range`` whose
+function is the fault point ``map`` (:func:`ctdc_spark._faults.fault_point`), like every task function
+of ctdc_spark; then one shuffle (``groupBy``) and a sorted collect. Every value is a pure function of
 the row id, so a recomputed task produces the same rows and the result must equal a clean run.
 
-Run directly (the master is set here)::
+Run directly (the master is set here; the hooks are tests/ops/faults.py's)::
 
     python tests/ops/ops_fault_job.py --master 'local[2,2]' --out /tmp/a.json \
-        --conf spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT=map
+        --conf spark.executorEnv.CTDC_FAULT_HOOK=faults:fail_first_attempt \
+        --conf spark.executorEnv.PYTHONPATH=$PWD/tests/ops
 
 or on the standalone dev cluster (``python scripts/local_cluster.py submit -- tests/ops/ops_fault_job.py
 --out /tmp/b.json``), where the master and confs come from spark-submit.
@@ -26,17 +27,15 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._faults import fault_point
+
 ROWS = 20_000
 MAP_PARTITIONS = 8
 KEYS = 97
 
 
+@fault_point("map")
 def _map_stage(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    # Imported on the executor, from the --py-files zip (or PYTHONPATH in local mode).
-    from ctdc_spark._testing import maybe_fail_task, maybe_kill_executor
-
-    maybe_fail_task("map")
-    maybe_kill_executor("map")
     for pdf in batches:
         ids = pdf["id"]
         yield pd.DataFrame({"k": ids % KEYS, "v": (ids * 2_654_435_761) % 1_000})

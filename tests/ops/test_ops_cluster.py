@@ -5,14 +5,15 @@ Every run uses the same input (tests/ops/_ops.py: 1,500 CTDC-shaped rows with pl
 output root, so their release bundles must be byte-identical:
 
 * reference: ``spark-submit --master local[2] --py-files ctdc_spark.zip jobs/run_pipeline.py``;
-* local retries: the CLI with ``spark.master=local[2,2]`` and
-  ``spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT=aggregate,synthesize`` (every first attempt of an
-  aggregate or synthesize task fails; Spark retries it);
+* local retries: the CLI with ``spark.master=local[2,2]`` and tests/ops/faults.py's
+  ``fail_first_attempt`` hook at every fault point (``spark.executorEnv.CTDC_FAULT_HOOK``): the first
+  attempt of every task of every stage fails, and Spark retries it;
 * cluster: ``scripts/local_cluster.py``'s standalone master and two workers on 127.0.0.1 (one core,
   1 GiB each), ``spark-submit --master spark://127.0.0.1:<port> jobs/run_pipeline.py``;
 * executor loss: on the same cluster, the per-stage jobs ``jobs/aggregate.py`` (prepare, aggregate) with
-  an executor JVM SIGKILLed from inside an aggregate task, then ``jobs/publish.py`` (synthesize,
-  evaluate, publish) with one killed inside a synthesize task.
+  an executor JVM SIGKILLed from inside a counting task (fault point ``combos.count``), then
+  ``jobs/publish.py`` (synthesize, evaluate, publish) with one killed inside a sampling task
+  (``synthesize.*``), by tests/ops/faults.py's ``kill_executor`` hook.
 
 The cluster itself (scripts/local_cluster.py) must register both workers, report them through its CLI and,
 when stopped, leave none of the processes it started (daemons and executors).
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import _ops
+import faults
 import pytest
 from pyspark.sql import SparkSession
 
@@ -187,20 +189,17 @@ def cluster_run(work: Work, cluster: Cluster) -> Run:
 def killed_run(work: Work, cluster: Cluster) -> Run:
     root = work.base / "killed_run"
     finished = []
-    for job, stage in (("aggregate.py", "aggregate"), ("publish.py", "synthesize")):
-        marker = work.base / f"kill-{stage}.marker"
+    for job, points in (("aggregate.py", "combos.count"), ("publish.py", "synthesize.*")):
+        marker = work.base / f"kill-{job}.marker"
         done = cluster.submit(
             _ops.JOBS / job,
             _ops.app_args(RUN_ID, work.input, root, "spark.master=null"),
-            executor_env={
-                "CTDC_TEST_KILL_EXECUTOR_MARKER": str(marker),
-                "CTDC_TEST_KILL_EXECUTOR_STAGE": stage,
-            },
+            executor_env=faults.executor_env(faults.kill_executor, marker=str(marker), points=[points]),
             cwd=work.base,
         )
         finished.append(done)
         assert done.returncode == 0, done.tail()
-        assert "executor_jvm_pid=" in marker.read_text(), f"no executor was killed in {stage}"
+        assert "executor_jvm_pid=" in marker.read_text(), f"no executor was killed at {points}"
     run = Run("cluster with executor kills (jobs/aggregate.py, jobs/publish.py)", root, finished)
     _print_times(run)
     return run
@@ -229,7 +228,7 @@ def retried_run(work: Work) -> Run:
         )
     )
     spark_conf = {
-        "spark.executorEnv.CTDC_TEST_FAIL_FIRST_ATTEMPT": "aggregate,synthesize",
+        **{f"spark.executorEnv.{k}": v for k, v in faults.executor_env(faults.fail_first_attempt).items()},
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{evidence}",
     }
     args = _ops.app_args(
@@ -337,11 +336,19 @@ def test_full_pipeline_on_the_standalone_cluster_gives_the_local_mode_bundle(
 @needs_cluster_runtime
 @pytest.mark.timeout(3600)
 def test_task_retries_under_local_2_2_give_the_same_bundle(reference: Run, retried_run: Run) -> None:
-    for stage in ("aggregate", "synthesize"):
+    # Task families every row_seeded run with the risk analysis goes through; each failed once.
+    for point in (
+        "combos.count",
+        "combos.rare_lengths",
+        "combos.selections",
+        "synthesize.row_seeded",
+        "evaluate.supports",
+        "evaluate.rare_occurrences",
+    ):
         assert (
-            f"InjectedTaskFailure: injected test failure: first attempt of a task in stage '{stage}'"
+            f"InjectedTaskFailure: injected test failure: first attempt of a task at fault point '{point}'"
             in retried_run.output
-        )
+        ), point
     _assert_same_bundle(retried_run, reference)
     _assert_one_commit_per_table(retried_run)
 

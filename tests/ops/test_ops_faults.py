@@ -1,9 +1,10 @@
-"""Fault-injection hooks (ctdc_spark/_testing.py), proved on a tiny stand-alone job
-(tests/ops/ops_fault_job.py).
+"""Fault injection: the fault points (ctdc_spark/_faults.py) and the tests' hooks (tests/ops/faults.py).
 
-RELIABILITY.md section 2.3: task retry: ``local[2,2]`` + ``CTDC_TEST_FAIL_FIRST_ATTEMPT=map`` gives the
+The hooks are proved on a tiny stand-alone job (tests/ops/ops_fault_job.py). RELIABILITY.md section 2.3,
+task retry: ``local[2,2]`` with :func:`faults.fail_first_attempt` at the job's ``map`` point gives the
 clean result; ``local[2]`` (no retries) fails. Executor loss is proved on the whole pipeline, on the
-standalone cluster (tests/ops/test_ops_cluster.py), where the kill hook SIGKILLs an executor JVM.
+standalone cluster (tests/ops/test_ops_cluster.py), where :func:`faults.kill_executor` SIGKILLs an
+executor JVM.
 
 Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_faults.py`` (about 30 s on 2 cores;
 ``-m 'not slow'`` runs only the fast unit tests).
@@ -11,26 +12,20 @@ Run: ``PYTHONPATH=$PWD .venv/bin/python -m pytest tests/ops/test_ops_faults.py``
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import faults
 import pytest
+from faults import InjectedTaskFailure, fail_first_attempt, find_executor_jvm, kill_executor, read_proc_stat
 
-from ctdc_spark import _testing
-from ctdc_spark._testing import (
-    FAIL_FIRST_ATTEMPT_ENV,
-    KILL_MARKER_ENV,
-    KILL_STAGE_ENV,
-    InjectedTaskFailure,
-    find_executor_jvm,
-    maybe_fail_task,
-    maybe_kill_executor,
-    read_proc_stat,
-)
+from ctdc_spark._faults import FAULT_HOOK_ENV, fault_point
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "tests" / "ops" / "ops_fault_job.py"
@@ -44,62 +39,125 @@ needs_java = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _no_hook_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (FAIL_FIRST_ATTEMPT_ENV, KILL_MARKER_ENV, KILL_STAGE_ENV):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(FAULT_HOOK_ENV, raising=False)
 
 
 # ------------------------------------------------------------------------------ unit: no Spark needed
 
-
-def test_hooks_are_inert_without_their_environment_variables() -> None:
-    maybe_fail_task("map")
-    assert maybe_kill_executor("map") is False
+calls: list[tuple[str, dict[str, object]]] = []
 
 
-def test_fail_hook_raises_in_first_attempt_of_the_named_stage_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FAIL_FIRST_ATTEMPT_ENV, "aggregate")
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 0)
-    with pytest.raises(InjectedTaskFailure, match="stage 'aggregate'"):
-        maybe_fail_task("aggregate")
-    maybe_fail_task("synthesize")  # another stage: untouched
-    monkeypatch.setenv(FAIL_FIRST_ATTEMPT_ENV, "aggregate,synthesize")
-    with pytest.raises(InjectedTaskFailure, match="stage 'synthesize'"):
-        maybe_fail_task("synthesize")  # several stages, comma-separated
-    maybe_fail_task("evaluate")
-    maybe_fail_task("")  # no empty name matches
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 1)
-    maybe_fail_task("aggregate")  # the retry passes
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: None)
-    maybe_fail_task("aggregate")  # on the driver: never
+def recording_hook(point: str, **arguments: object) -> None:
+    """A hook for the unit tests: remembers how it was called."""
+    calls.append((point, arguments))
 
 
-def test_kill_hook_is_a_no_op_on_the_driver_and_for_other_stages(
+@fault_point("unit.double")
+def _double(batches: list[int]) -> list[int]:
+    return [2 * b for b in batches]
+
+
+def test_a_fault_point_without_the_environment_variable_only_runs_its_task() -> None:
+    calls.clear()
+    assert _double([1, 2]) == [2, 4]
+    assert calls == []
+    assert _double.__name__ == "_double"
+
+
+def test_a_fault_point_calls_the_named_hook_with_its_name_and_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls.clear()
+    monkeypatch.setenv(FAULT_HOOK_ENV, f"{__name__}:recording_hook")
+    assert _double([3]) == [6]
+    monkeypatch.setenv(FAULT_HOOK_ENV, f'{__name__}:recording_hook,{{"points": ["unit.*"], "n": 1}}')
+    assert _double([4]) == [8]
+    assert calls == [("unit.double", {}), ("unit.double", {"points": ["unit.*"], "n": 1})]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["faults", ":fail_first_attempt", "faults:", "faults:fail_first_attempt,[1, 2]"],
+    ids=["no_function", "no_module", "empty_function", "arguments_not_an_object"],
+)
+def test_a_malformed_hook_spec_is_refused_with_the_expected_shape(
+    monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    monkeypatch.setenv(FAULT_HOOK_ENV, spec)
+    with pytest.raises(ValueError, match="module:function, optionally"):
+        _double([1])
+
+
+def test_the_tests_executor_env_installs_their_hook_at_the_fault_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = faults.executor_env(faults.fail_first_attempt, points=["unit.*"])
+    assert env["PYTHONPATH"] == str(REPO / "tests" / "ops")
+    monkeypatch.setenv(FAULT_HOOK_ENV, env[FAULT_HOOK_ENV])
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
+    with pytest.raises(InjectedTaskFailure, match=re.escape("fault point 'unit.double'")):
+        _double([1])
+
+
+def test_every_task_function_of_ctdc_spark_is_a_fault_point() -> None:
+    # Task functions take the partition's iterator, named `batches` throughout ctdc_spark.
+    points = []
+    for path in sorted((REPO / "ctdc_spark").rglob("*.py")):
+        if path.name == "_faults.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "batches":
+                names = [
+                    ast.unparse(d.args[0])
+                    for d in node.decorator_list
+                    if isinstance(d, ast.Call) and ast.unparse(d.func) == "fault_point"
+                ]
+                assert names, f"{path.relative_to(REPO)}:{node.lineno}: {node.name} is not a fault point"
+                points += names
+    # counting, rare lengths, selection strings, three DP tasks, sampling, two evaluation tasks
+    assert len(points) >= 9
+
+
+def test_fail_hook_raises_in_first_attempt_of_the_selected_points_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
+    with pytest.raises(InjectedTaskFailure, match=re.escape("fault point 'combos.count'")):
+        fail_first_attempt("combos.count", points=["combos.count"])
+    fail_first_attempt("synthesize.row_seeded", points=["combos.count"])  # another point: untouched
+    with pytest.raises(InjectedTaskFailure, match=re.escape("fault point 'synthesize.consolidate'")):
+        fail_first_attempt("synthesize.consolidate", points=["combos.*", "synthesize.*"])  # patterns
+    with pytest.raises(InjectedTaskFailure, match=re.escape("fault point 'evaluate.supports'")):
+        fail_first_attempt("evaluate.supports")  # default: every point
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 1)
+    fail_first_attempt("combos.count")  # the retry passes
+    monkeypatch.setattr(faults, "_task_attempt", lambda: None)
+    fail_first_attempt("combos.count")  # on the driver: never
+
+
+def test_kill_hook_is_a_no_op_on_the_driver_and_for_other_points(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     marker = tmp_path / "kill.marker"
-    monkeypatch.setenv(KILL_MARKER_ENV, str(marker))
-    assert maybe_kill_executor("map") is False  # no TaskContext here: we are "the driver"
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 0)
-    monkeypatch.setenv(KILL_STAGE_ENV, "synthesize")
-    assert maybe_kill_executor("map") is False
+    assert kill_executor("map", marker=str(marker)) is False  # no TaskContext here: we are "the driver"
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
+    assert kill_executor("map", marker=str(marker), points=["synthesize.*"]) is False
     assert not marker.exists()
 
 
 def test_kill_hook_rejects_a_relative_marker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KILL_MARKER_ENV, "kill.marker")
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 0)
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
     with pytest.raises(ValueError, match="absolute"):
-        maybe_kill_executor("map")
+        kill_executor("map", marker="kill.marker")
 
 
 @linux_only
 def test_kill_hook_refuses_without_an_executor_jvm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # pytest's parents are shells/pythons, like the driver JVM in local mode: nothing may be killed.
     marker = tmp_path / "kill.marker"
-    monkeypatch.setenv(KILL_MARKER_ENV, str(marker))
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 0)
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
     with pytest.raises(RuntimeError, match="no executor JVM"):
-        maybe_kill_executor("map")
+        kill_executor("map", marker=str(marker))
     assert not marker.exists()
 
 
@@ -109,9 +167,8 @@ def test_kill_hook_does_nothing_once_the_marker_exists(
 ) -> None:
     marker = tmp_path / "kill.marker"
     marker.write_text("already done\n")
-    monkeypatch.setenv(KILL_MARKER_ENV, str(marker))
-    monkeypatch.setattr(_testing, "_task_attempt", lambda: 0)
-    assert maybe_kill_executor("map") is False
+    monkeypatch.setattr(faults, "_task_attempt", lambda: 0)
+    assert kill_executor("map", marker=str(marker)) is False
 
 
 @linux_only
@@ -153,10 +210,12 @@ def test_find_executor_jvm_walks_the_parent_chain() -> None:
 # ------------------------------------------------------------------------- local mode: task retries
 
 
-def _run_job_locally(master: str, out: Path, *confs: str) -> subprocess.CompletedProcess[str]:
+def _run_job_locally(
+    master: str, out: Path, executor_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, str(JOB), "--master", master, "--out", str(out)]
-    for conf in confs:
-        cmd += ["--conf", conf]
+    for key, value in (executor_env or {}).items():
+        cmd += ["--conf", f"spark.executorEnv.{key}={value}"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     env["PYSPARK_PYTHON"] = sys.executable
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -167,7 +226,7 @@ def _run_job_locally(master: str, out: Path, *confs: str) -> subprocess.Complete
 @pytest.mark.slow
 @needs_java
 def test_fail_first_attempt_is_retried_by_local_n_f_and_fatal_under_local_n(tmp_path: Path) -> None:
-    fail = f"spark.executorEnv.{FAIL_FIRST_ATTEMPT_ENV}=map"
+    fail = faults.executor_env(faults.fail_first_attempt, points=["map"])
     clean = _run_job_locally("local[2]", tmp_path / "clean.json")
     assert clean.returncode == 0, clean.stderr[-3000:]
 
