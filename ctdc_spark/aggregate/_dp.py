@@ -67,6 +67,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ctdc_spark._caching import cached
 from ctdc_spark._faults import fault_point
 from ctdc_spark.aggregate._dp_tasks import (
     bounded_tuple_counts,
@@ -683,11 +684,11 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
     cumulative = _record_budget(spark, ctx, params, mechanism)
     # The key must be secret: with it, anyone could tell which tuples each record kept.
     key = state.once("contribution_key", source.secret_key)
-    # Spread round-robin once and keep: every level reads the records twice (histogram, counts).
     written = _written_levels(spark, ctx)
-    records = prepared.records.select("record_id", "attrs").repartition(prepared.partitions).persist()
     levels: list[DpLevel] = []
-    try:
+    # Spread round-robin once and keep: every level reads the records twice (histogram, counts).
+    spread = prepared.records.select("record_id", "attrs").repartition(prepared.partitions)
+    with cached(spread) as records:
         inputs = _LevelInputs(
             spark=spark,
             ctx=ctx,
@@ -710,8 +711,6 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
             if level.released == 0:
                 break
             survivors = _read_level(inputs, k).where("above_threshold").select("combo")
-    finally:
-        records.unpersist()
     if delta_io.table_exists(spark, delta_io.table_path(ctx.root, DP_NOISY_CANDIDATES.name)):
         released = (
             ctx.tables.read(spark, DP_NOISY_CANDIDATES)

@@ -13,12 +13,15 @@ exact aggregates and risk analysis are still computed, for private evaluation on
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._caching import cached
 from ctdc_spark.aggregate._dp import (
     manifest_privacy,
     metadata_privacy,
@@ -97,49 +100,50 @@ def load_prepared(spark: SparkSession, ctx: RunContext) -> PreparedRun:
     )
 
 
-def sensitive_counts(
-    prepared: PreparedRun, *, resolution: int, apriori_pruning: bool, persisted: list[DataFrame]
-) -> DataFrame:
+@contextlib.contextmanager
+def sensitive_counts(prepared: PreparedRun, *, resolution: int, apriori_pruning: bool) -> Iterator[DataFrame]:
     """Exact supports; with pruning, only combinations whose every shorter parent reaches k.
 
     Pruning runs one counting pass per length with the frequent combinations of the previous
     length in the task closure; the reportable output is identical, rare combinations are only
-    counted when all their parents are frequent (SPEC.md 3.2 downward closure).
+    counted when all their parents are frequent (SPEC.md 3.2 downward closure). Each length's
+    counts are cached (they are read twice: for the next length's frequent table and for the
+    union) until the ``with`` block ends, so use the frame inside it.
 
     Args:
         prepared: The run's prepared tables.
         resolution: k.
         apriori_pruning: Count level by level with pruning.
-        persisted: Receives the frames this function caches; the caller unpersists them.
 
-    Returns:
+    Yields:
         Columns ``length``, ``combo``, ``count``, ``first_record``.
     """
     layout, length = prepared.layout, prepared.max_length
     if not apriori_pruning:
-        return count_supports(
+        yield count_supports(
             prepared.records, layout=layout, max_length=length, partitions=prepared.partitions
         )
-    levels: list[DataFrame] = []
-    frequent = None
-    for level in range(1, length + 1):
-        counted = count_supports(
-            prepared.records,
-            layout=layout,
-            max_length=length,
-            partitions=prepared.partitions,
-            lengths=(level,),
-            keep=frequent,
-        ).persist()  # read twice: for the next level's frequent table and for the final union
-        persisted.append(counted)
-        levels.append(counted)
-        frequent = lookup_of(counted.where(F.col("count") >= resolution), layout)
-        if len(frequent) == 0:
-            break
-    result = levels[0]
-    for level_df in levels[1:]:
-        result = result.unionByName(level_df)
-    return result
+        return
+    with contextlib.ExitStack() as caches:
+        levels: list[DataFrame] = []
+        frequent = None
+        for level in range(1, length + 1):
+            counted = count_supports(
+                prepared.records,
+                layout=layout,
+                max_length=length,
+                partitions=prepared.partitions,
+                lengths=(level,),
+                keep=frequent,
+            )
+            levels.append(caches.enter_context(cached(counted)))
+            frequent = lookup_of(counted.where(F.col("count") >= resolution), layout)
+            if len(frequent) == 0:
+                break
+        result = levels[0]
+        for level_df in levels[1:]:
+            result = result.unionByName(level_df)
+        yield result
 
 
 def protect(sensitive: DataFrame, *, resolution: int) -> DataFrame:
@@ -166,16 +170,13 @@ def run_aggregate(spark: SparkSession, ctx: RunContext) -> StageResult:
         prepared = load_prepared(spark, ctx)
     pruning = cfg.aggregation.apriori_pruning
 
-    persisted: list[DataFrame] = []
-    try:
-        with result.timed("sensitive_aggregates"):
-            sensitive = sensitive_counts(prepared, resolution=k, apriori_pruning=pruning, persisted=persisted)
-            result.delta_versions["sensitive_aggregates"] = ctx.tables.write(
-                sensitive.withColumn("run_id", F.lit(ctx.run_id)), SENSITIVE_AGGREGATES, stage="aggregate"
-            )
-    finally:
-        for df in persisted:
-            df.unpersist()
+    with (
+        result.timed("sensitive_aggregates"),
+        sensitive_counts(prepared, resolution=k, apriori_pruning=pruning) as sensitive,
+    ):
+        result.delta_versions["sensitive_aggregates"] = ctx.tables.write(
+            sensitive.withColumn("run_id", F.lit(ctx.run_id)), SENSITIVE_AGGREGATES, stage="aggregate"
+        )
     # Everything below reads the materialised table, never re-enumerates.
     with result.timed("reportable_aggregates"):
         sensitive, named, reportable, header_label, record_count = _write_reportable(

@@ -32,10 +32,12 @@ Outputs:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._caching import cached
 from ctdc_spark._holdout import control_record_ids, control_size
 from ctdc_spark.aggregate.stage import PreparedRun, load_prepared, sensitive_counts
 from ctdc_spark.combos.counting import count_supports, enumeration_partitions, risk_by_length
@@ -328,22 +331,23 @@ def _verify_guarantee(
     return verification
 
 
-def _exact_sensitive(
-    spark: SparkSession, ctx: RunContext, prepared: PreparedRun, persisted: list[DataFrame]
-) -> DataFrame:
-    """Exact counts of every sensitive combination of length <= L.
+@contextlib.contextmanager
+def _exact_sensitive(spark: SparkSession, ctx: RunContext, prepared: PreparedRun) -> Iterator[DataFrame]:
+    """Exact counts of every sensitive combination of length <= L, for the ``with`` block.
 
     With apriori pruning the aggregate stage's table lacks rare combinations, which leakage,
-    suppression and the records analysis need, so they are recounted with the engine (persisted:
-    the caller unpersists ``persisted``).
+    suppression and the records analysis need, so they are recounted with the engine and cached
+    until the block ends.
     """
     if not ctx.cfg.aggregation.apriori_pruning:
-        return ctx.tables.read(spark, SENSITIVE_AGGREGATES)
-    counts = sensitive_counts(
-        prepared, resolution=ctx.cfg.privacy.resolution, apriori_pruning=False, persisted=persisted
-    ).persist()
-    persisted.append(counts)
-    return counts
+        yield ctx.tables.read(spark, SENSITIVE_AGGREGATES)
+        return
+    resolution = ctx.cfg.privacy.resolution
+    with (
+        sensitive_counts(prepared, resolution=resolution, apriori_pruning=False) as counts,
+        cached(counts) as kept,
+    ):
+        yield kept
 
 
 def _public_stats(joined: DataFrame, *, resolution: int, max_length: int, dp: bool) -> dict[str, Any]:
@@ -416,16 +420,15 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
     verification = _verify_guarantee(ctx, prepared, synthetic, reportable, partitions)
 
     result = StageResult()
-    persisted: list[DataFrame] = []
-    try:
-        syn_counts = count_supports(
-            synthetic, layout=prepared.layout, max_length=max_length, partitions=partitions
-        ).persist()  # joined below and exported
-        persisted.append(syn_counts)
-        sensitive = _exact_sensitive(spark, ctx, prepared, persisted)
-        joined = combine_counts(sensitive, synthetic=syn_counts, reportable=reportable).persist()
-        persisted.append(joined)  # read by every metric below
-
+    syn_supports = count_supports(
+        synthetic, layout=prepared.layout, max_length=max_length, partitions=partitions
+    )
+    # Cached: the synthetic counts are joined and exported, the joined frame feeds every metric.
+    with (
+        cached(syn_supports) as syn_counts,
+        _exact_sensitive(spark, ctx, prepared) as sensitive,
+        cached(combine_counts(sensitive, synthetic=syn_counts, reportable=reportable)) as joined,
+    ):
         metrics = PrivateMetrics.from_rows(
             [r.asDict() for r in private_by_length(joined, resolution=k).collect()],
             [r.asDict() for r in private_by_bucket(joined, resolution=k).collect()],
@@ -473,9 +476,6 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             n_records=prepared.n_records,
             resolution=k,
         )
-    finally:
-        for df in persisted:
-            df.unpersist()
 
     attacks, too_risky = _attack_evaluation(ctx, prepared, synthetic)
     public = public_evaluation(facts, verification, stats)

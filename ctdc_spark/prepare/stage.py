@@ -8,14 +8,16 @@ outputs stay untouched.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
+from ctdc_spark._caching import cached
 from ctdc_spark.config import InputConfig
 from ctdc_spark.errors import InputDataError
 from ctdc_spark.io import delta as delta_io
@@ -121,19 +123,22 @@ def _raise_subject_errors(rows: DataFrame, entries: DataFrame, layout: InputLayo
         )
 
 
+@contextlib.contextmanager
 def prepare_tables(
     spark: SparkSession, cfg: InputConfig, *, run_id: str
-) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame | None, list[DataFrame]]:
+) -> Iterator[tuple[DataFrame, DataFrame, DataFrame, DataFrame | None]]:
     """Read and check the input, and build the prepared tables (not yet written).
+
+    Caches the parsed rows and the attribute entries (each about the size of the input) until the
+    ``with`` block ends: write the tables inside it.
 
     Args:
         spark: Session.
         cfg: The ``input`` config section.
         run_id: Run id to tag rows with.
 
-    Returns:
-        ``(records, attributes, columns, rejected_or_None, persisted)``; the caller writes the
-        tables and unpersists ``persisted`` afterwards.
+    Yields:
+        ``(records, attributes, columns, rejected_or_None)``.
 
     Raises:
         InputDataError, ConfigError: bad input or a config that does not fit it.
@@ -144,70 +149,68 @@ def prepare_tables(
     if cfg.record_limit:
         raw = raw.where(F.col("row_number") <= F.lit(cfg.record_limit))
     checked = raw.withColumn("problem", F.coalesce("problem", bin_problems(raw, layout=layout, rules=rules)))
-    # Parsed once and reused by the checks and every table below (RELIABILITY.md 4.1: malformed-row
-    # accounting must run on materialised rows, not on re-parsed, column-pruned scans). A file is
-    # one ordered split (multiLine), so everything downstream would run in a single task: spread
-    # the numbered rows over the cores, by row number so a recomputed partition holds the same rows.
-    checked = checked.repartition(spark.sparkContext.defaultParallelism, "row_number").persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    persisted: list[DataFrame] = [checked]
-    bad = _check_bad_rows(checked, cfg, layout)
-    rejected = None
-    if bad is not None:
-        rejected = bad.select(
-            F.lit(run_id).alias("run_id"),
-            "source_file",
-            "row_number",
-            F.coalesce(
-                F.when(
-                    F.col("problem") == "fields",
-                    F.lit(f"wrong number of fields (expected {layout.n_fields})"),
-                ),
-                F.when(F.col("problem") == "encoding", F.lit(f"bytes not valid in {cfg.encoding}")),
-                F.col("problem"),
-            ).alias("reason"),
-            "raw_record",
-        )
-    good = checked.where(F.col("problem").isNull())
-
-    if layout.subject_id_index is not None:
-        key = subject_key(layout)
-        values = attribute_values(good, layout=layout, rules=rules, key=key)
-        entries = attribute_entries(values, layout=layout)
-        _raise_subject_errors(good, entries, layout)
-        entries = entries.distinct()
-        keys = values.select("key").distinct()
-        # Subjects sorted by their normalised id (SPEC.md 2.6); one row per subject.
-        record_id = F.dense_rank().over(Window.orderBy("key")) - 1
-    else:
-        values = attribute_values(good, layout=layout, rules=rules, key=F.col("row_number"))
-        entries = attribute_entries(values, layout=layout)
-        keys = values.select("key")
-        record_id = F.col("key") - 1
-    entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
-    persisted.append(entries)
-
-    source_columns = spark.createDataFrame(
-        [
-            (
-                c.file_index,
-                None if c.role == "multi" else c.name,
-                c.name,
-                c.multi_value_delimiter,
+    with contextlib.ExitStack() as caches:
+        # Parsed once and reused by the checks and every table below (RELIABILITY.md 4.1: malformed-row
+        # accounting must run on materialised rows, not on re-parsed, column-pruned scans). A file is
+        # one ordered split (multiLine), so everything downstream would run in a single task: spread
+        # the numbered rows over the cores, by row number so a recomputed partition holds the same rows.
+        spread = checked.repartition(spark.sparkContext.defaultParallelism, "row_number")
+        checked = caches.enter_context(cached(spread, StorageLevel.MEMORY_AND_DISK))
+        bad = _check_bad_rows(checked, cfg, layout)
+        rejected = None
+        if bad is not None:
+            rejected = bad.select(
+                F.lit(run_id).alias("run_id"),
+                "source_file",
+                "row_number",
+                F.coalesce(
+                    F.when(
+                        F.col("problem") == "fields",
+                        F.lit(f"wrong number of fields (expected {layout.n_fields})"),
+                    ),
+                    F.when(F.col("problem") == "encoding", F.lit(f"bytes not valid in {cfg.encoding}")),
+                    F.col("problem"),
+                ).alias("reason"),
+                "raw_record",
             )
-            for c in layout.columns
-        ],
-        "source_index int, column string, source_column string, multi_value_delimiter string",
-    )
-    # The expanded layout has one row per column: collect it once, check it on the driver and
-    # reuse the collected rows, so neither the check nor later joins recompute it.
-    layout_rows = columns_table(source_columns, entries, run_id=run_id).collect()
-    _check_column_clash(layout_rows)
-    columns = spark.createDataFrame(layout_rows, COLUMNS.schema)
-    attributes = attributes_table(entries, columns, run_id=run_id)
-    records = records_table(keys, entries, attributes, run_id=run_id, record_id=record_id)
-    return records, attributes, columns, rejected, persisted
+        good = checked.where(F.col("problem").isNull())
+
+        if layout.subject_id_index is not None:
+            key = subject_key(layout)
+            values = attribute_values(good, layout=layout, rules=rules, key=key)
+            entries = attribute_entries(values, layout=layout)
+            _raise_subject_errors(good, entries, layout)
+            entries = entries.distinct()
+            keys = values.select("key").distinct()
+            # Subjects sorted by their normalised id (SPEC.md 2.6); one row per subject.
+            record_id = F.dense_rank().over(Window.orderBy("key")) - 1
+        else:
+            values = attribute_values(good, layout=layout, rules=rules, key=F.col("row_number"))
+            entries = attribute_entries(values, layout=layout)
+            keys = values.select("key")
+            record_id = F.col("key") - 1
+        entries = caches.enter_context(cached(entries, StorageLevel.MEMORY_AND_DISK))
+
+        source_columns = spark.createDataFrame(
+            [
+                (
+                    c.file_index,
+                    None if c.role == "multi" else c.name,
+                    c.name,
+                    c.multi_value_delimiter,
+                )
+                for c in layout.columns
+            ],
+            "source_index int, column string, source_column string, multi_value_delimiter string",
+        )
+        # The expanded layout has one row per column: collect it once, check it on the driver and
+        # reuse the collected rows, so neither the check nor later joins recompute it.
+        layout_rows = columns_table(source_columns, entries, run_id=run_id).collect()
+        _check_column_clash(layout_rows)
+        columns = spark.createDataFrame(layout_rows, COLUMNS.schema)
+        attributes = attributes_table(entries, columns, run_id=run_id)
+        records = records_table(keys, entries, attributes, run_id=run_id, record_id=record_id)
+        yield records, attributes, columns, rejected
 
 
 def _check_column_clash(layout_rows: Sequence[Row]) -> None:
@@ -257,11 +260,8 @@ def _warn_about_wide_columns(
 
 def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point: build and write the prepared tables for ``ctx.run_id``."""
-    records, attributes, columns, rejected, persisted = prepare_tables(
-        spark, ctx.cfg.input, run_id=ctx.run_id
-    )
-    try:
-        result = StageResult()
+    result = StageResult()
+    with prepare_tables(spark, ctx.cfg.input, run_id=ctx.run_id) as (records, attributes, columns, rejected):
         written: Sequence[tuple[TableSpec, DataFrame | None]] = [
             (RECORDS, records),
             (ATTRIBUTES, attributes),
@@ -274,13 +274,10 @@ def run_prepare(spark: SparkSession, ctx: RunContext) -> StageResult:
             version = ctx.tables.write(df, spec, stage="prepare")
             result.delta_versions[spec.name] = version
             result.outputs.append(delta_io.table_path(ctx.root, spec.name))
-        for spec in (RECORDS, ATTRIBUTES, REJECTED):
-            if spec.name in result.delta_versions:
-                result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
-        _warn_about_wide_columns(
-            spark, ctx, n_records=result.row_counts[RECORDS.name], resolution=ctx.cfg.privacy.resolution
-        )
-        return result
-    finally:
-        for df in persisted:
-            df.unpersist()
+    for spec in (RECORDS, ATTRIBUTES, REJECTED):
+        if spec.name in result.delta_versions:
+            result.row_counts[spec.name] = ctx.tables.rows_written(spark, spec)
+    _warn_about_wide_columns(
+        spark, ctx, n_records=result.row_counts[RECORDS.name], resolution=ctx.cfg.privacy.resolution
+    )
+    return result

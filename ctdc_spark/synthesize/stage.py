@@ -14,8 +14,10 @@ published anyway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ctdc_spark._caching import cached
 from ctdc_spark._holdout import control_record_ids
 from ctdc_spark._random import stage_key
 from ctdc_spark.aggregate.stage import PreparedRun, load_prepared
@@ -152,63 +155,66 @@ def _sensitive_inputs(spark: SparkSession, ctx: RunContext) -> _SensitiveInputs:
     return _SensitiveInputs(prepared, columns, seeds, index, single, supported, partitions)
 
 
-def _sensitive_modes(
-    spark: SparkSession, ctx: RunContext, persisted: list[DataFrame]
-) -> tuple[DataFrame, DataFrame]:
-    """row_seeded, value_seeded and unseeded: sample under the sensitive row index."""
+@contextlib.contextmanager
+def _sensitive_modes(spark: SparkSession, ctx: RunContext) -> Iterator[tuple[DataFrame, DataFrame]]:
+    """row_seeded, value_seeded and unseeded: sample under the sensitive row index.
+
+    Yields the records and their dictionary. The samples they are built from are cached (read by
+    the attribute counts and by suppression) until the ``with`` block ends: write them inside it.
+    """
     cfg, syn = ctx.cfg, ctx.cfg.synthesis
     k, seed = cfg.privacy.resolution, ctx.synthesis_seed()
     inputs = _sensitive_inputs(spark, ctx)
     prepared, index, single, partitions = inputs.prepared, inputs.index, inputs.single, inputs.partitions
     targets = _targets(single, k)
-    if syn.mode == "unseeded":
-        records = sample_unseeded(
-            spark,
-            index,
-            n_records=prepared.n_records,
-            k=k,
-            cache_max_size=syn.cache_max_size,
-            seed=seed,
-            partitions=partitions,
-        ).select("pre_id", "attrs")
-    else:
-        if syn.mode == "row_seeded":
-            seeded = sample_row_seeded(
-                inputs.seeds,
+    with contextlib.ExitStack() as caches:
+        if syn.mode == "unseeded":
+            records = sample_unseeded(
+                spark,
                 index,
+                n_records=prepared.n_records,
                 k=k,
                 cache_max_size=syn.cache_max_size,
                 seed=seed,
                 partitions=partitions,
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            persisted.append(seeded)
-            placed = to_numpy_counts(attribute_counts(seeded), len(single))
-            available = consolidation_available(single, single - placed, k)
-        else:  # value_seeded: consolidation only, targets = the reported 1-counts (SPEC.md 4.3 intent)
-            seeded = None
-            available = consolidation_available(single, single, k)
-        available = np.where(inputs.supported >= k, available, 0)
-        oversampling = None
-        if syn.mode == "value_seeded" and syn.oversampling_ratio is not None:
-            layout = KeyLayout(max(prepared.n_attributes, 1), prepared.max_length)
-            reported = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
-            lookup = lookup_of(reported.select("combo", F.col("protected_count").alias("count")), layout)
-            oversampling = (lookup, prepared.max_length, syn.oversampling_ratio, syn.oversampling_tries)
-        consolidated = sample_consolidation(
-            spark,
-            index,
-            available,
-            k=k,
-            cache_max_size=syn.cache_max_size,
-            seed=seed,
-            shard_size=syn.consolidation_shard_size,
-            oversampling=oversampling,
-        )
-        combined = consolidated if seeded is None else seeded.unionByName(consolidated)
-        combined = combined.persist(StorageLevel.MEMORY_AND_DISK)
-        persisted.append(combined)
-        records = suppress(combined, _excess(combined, targets))
-    return records, dictionary_from_attributes(prepared.attributes, inputs.columns)
+            ).select("pre_id", "attrs")
+        else:
+            if syn.mode == "row_seeded":
+                sampled = sample_row_seeded(
+                    inputs.seeds,
+                    index,
+                    k=k,
+                    cache_max_size=syn.cache_max_size,
+                    seed=seed,
+                    partitions=partitions,
+                )
+                seeded = caches.enter_context(cached(sampled, StorageLevel.MEMORY_AND_DISK))
+                placed = to_numpy_counts(attribute_counts(seeded), len(single))
+                available = consolidation_available(single, single - placed, k)
+            else:  # value_seeded: consolidation only, targets = the reported 1-counts (SPEC.md 4.3 intent)
+                seeded = None
+                available = consolidation_available(single, single, k)
+            available = np.where(inputs.supported >= k, available, 0)
+            oversampling = None
+            if syn.mode == "value_seeded" and syn.oversampling_ratio is not None:
+                layout = KeyLayout(max(prepared.n_attributes, 1), prepared.max_length)
+                reported = ctx.tables.read(spark, REPORTABLE_AGGREGATES)
+                lookup = lookup_of(reported.select("combo", F.col("protected_count").alias("count")), layout)
+                oversampling = (lookup, prepared.max_length, syn.oversampling_ratio, syn.oversampling_tries)
+            consolidated = sample_consolidation(
+                spark,
+                index,
+                available,
+                k=k,
+                cache_max_size=syn.cache_max_size,
+                seed=seed,
+                shard_size=syn.consolidation_shard_size,
+                oversampling=oversampling,
+            )
+            union = consolidated if seeded is None else seeded.unionByName(consolidated)
+            combined = caches.enter_context(cached(union, StorageLevel.MEMORY_AND_DISK))
+            records = suppress(combined, _excess(combined, targets))
+        yield records, dictionary_from_attributes(prepared.attributes, inputs.columns)
 
 
 @dataclass(frozen=True)
@@ -396,26 +402,22 @@ def _fitted_from_aggregates(spark: SparkSession, ctx: RunContext) -> tuple[DataF
 def run_synthesize(spark: SparkSession, ctx: RunContext) -> StageResult:
     """Stage entry point."""
     result = StageResult()
-    persisted: list[DataFrame] = []
     columns = ctx.tables.read(spark, COLUMNS)
     layout = SourceLayout.from_columns_table(columns)
-    try:
+    with contextlib.ExitStack() as caches:
         if ctx.cfg.synthesis.mode == "aggregate_seeded":
             records, dictionary = _aggregate_seeded(spark, ctx)
         elif ctx.cfg.synthesis.mode == "fitted":
             fitted = _fitted_from_aggregates if ctx.cfg.privacy.dp is not None else _fitted_from_records
             records, dictionary = fitted(spark, ctx)
         else:
-            records, dictionary = _sensitive_modes(spark, ctx, persisted)
+            records, dictionary = caches.enter_context(_sensitive_modes(spark, ctx))
         rendered = released_order(
             render_cells(records.withColumnRenamed("pre_id", "record_id"), dictionary, layout)
         )
         result.delta_versions[SYNTHETIC_RECORDS.name] = ctx.tables.write(
             rendered.withColumn("run_id", F.lit(ctx.run_id)), SYNTHETIC_RECORDS, stage="synthesize"
         )
-    finally:
-        for df in persisted:
-            df.unpersist()
     result.row_counts[SYNTHETIC_RECORDS.name] = ctx.tables.rows_written(spark, SYNTHETIC_RECORDS)
     # Exports re-render from the written table: sampling never runs twice.
     synthetic = ctx.tables.read(spark, SYNTHETIC_RECORDS)

@@ -3,6 +3,7 @@ partition independence."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -88,33 +89,33 @@ def test_spark_counts_match_the_reference_with_and_without_pruning(
 ) -> None:
     effective = length or max(max((len(r) for r in records), default=1), 1)
     expected = oracle.count_combinations(records, effective)
-    full = sensitive_counts(
-        _prepared(spark, records, effective, 3), resolution=k, apriori_pruning=False, persisted=[]
-    )
-    assert _as_counter(full) == expected
-    persisted: list[DataFrame] = []
-    pruned = sensitive_counts(
-        _prepared(spark, records, effective, 3), resolution=k, apriori_pruning=True, persisted=persisted
-    )
+    with sensitive_counts(
+        _prepared(spark, records, effective, 3), resolution=k, apriori_pruning=False
+    ) as full:
+        assert _as_counter(full) == expected
     reportable = oracle.protect(expected, k)
-    assert {
-        c: r["protected_count"]
-        for c, r in ((tuple(r["combo"]), r) for r in protect(pruned, resolution=k).collect())
-    } == reportable
-    for df in persisted:
-        df.unpersist()
+    with sensitive_counts(
+        _prepared(spark, records, effective, 3), resolution=k, apriori_pruning=True
+    ) as pruned:
+        assert {
+            c: r["protected_count"]
+            for c, r in ((tuple(r["combo"]), r) for r in protect(pruned, resolution=k).collect())
+        } == reportable
 
 
 @pytest.mark.spark
 def test_same_aggregates_for_1_2_and_8_partitions(spark: SparkSession) -> None:
     rng = np.random.default_rng(7)
     records = [sorted(rng.choice(25, size=rng.integers(0, 9), replace=False).tolist()) for _ in range(400)]
-    results = [
-        sensitive_counts(_prepared(spark, records, 3, p), resolution=2, apriori_pruning=False, persisted=[])
-        for p in (1, 2, 8)
-    ]
-    for other in results[1:]:
-        assert_df_equality(results[0], other, ignore_row_order=True, ignore_nullable=True)
+    with contextlib.ExitStack() as stack:
+        results = [
+            stack.enter_context(
+                sensitive_counts(_prepared(spark, records, 3, p), resolution=2, apriori_pruning=False)
+            )
+            for p in (1, 2, 8)
+        ]
+        for other in results[1:]:
+            assert_df_equality(results[0], other, ignore_row_order=True, ignore_nullable=True)
 
 
 def _tsv(root: Path, kind: str, name: str, run_id: str = "test") -> list[str]:
@@ -272,5 +273,5 @@ def test_multiword_keys_on_spark(spark: SparkSession) -> None:
         prepared.records, prepared.records, len(records), 2**21, 4, 2, n_columns=prepared.n_columns
     )
     assert prepared.layout.n_words == 2
-    counted = sensitive_counts(prepared, resolution=1, apriori_pruning=False, persisted=[])
-    assert _as_counter(counted) == oracle.count_combinations(records, 4)
+    with sensitive_counts(prepared, resolution=1, apriori_pruning=False) as counted:
+        assert _as_counter(counted) == oracle.count_combinations(records, 4)
