@@ -9,7 +9,7 @@ The run id is a UTC timestamp (``20260803T000000Z``), so it sorts, and anything 
 What the task runs (client mode; exit code 0/2/3/1 of ctdc-spark becomes the task state)::
 
     spark-submit --master <connection> --deploy-mode client \
-      --packages io.delta:delta-spark_4.1_2.13:4.3.1 \
+      --packages $DELTA_PACKAGE \
       --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
       --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
       --conf spark.ui.enabled=false --conf spark.eventLog.enabled=false \
@@ -52,6 +52,8 @@ CTDC_SPARK_HOME = os.environ.get("CTDC_SPARK_HOME", "/opt/ctdc-spark")
 INPUT_PATH = os.environ.get("CTDC_INPUT_PATH", "/shared/ctdc/input/ctdc.csv")
 OUTPUT_ROOT = os.environ.get("CTDC_OUTPUT_ROOT", "/shared/ctdc/output")
 
+# ctdc_spark.session.DELTA_PACKAGE, written out because the DAG must parse on schedulers without
+# ctdc_spark (tests/ops/test_ops_scheduler.py checks that the two agree).
 DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.3.1"
 APPLICATION = f"{CTDC_SPARK_HOME}/jobs/run_pipeline.py"
 CONFIG_FILE = f"{CTDC_SPARK_HOME}/conf/cluster.yaml"

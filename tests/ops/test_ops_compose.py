@@ -3,7 +3,7 @@
 Parses the compose file and checks: the four services, one pinned official Spark image matching the
 pinned pyspark, the Python deps in the image equal pyproject's, master/worker/pipeline wiring (master URL,
 depends_on + healthchecks, shared volumes, same repo mount path), the spark-submit command (Delta package
-matching the pinned delta-spark, Delta confs, UI/event log off, --py-files built by the entrypoint), that
+ctdc_spark.session.DELTA_PACKAGE, Delta confs, UI/event log off, --py-files built by the entrypoint), that
 every repo path it runs exists, and that conf/cluster.yaml loads with the compose overrides. Finally runs
 ``docker-compose -f docker-compose.yml config`` when the ``docker-compose`` binary is installed (Debian/
 Ubuntu package ``docker-compose``, v1.29; it validates offline without a Docker engine).
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from ctdc_spark.config import load_config
+from ctdc_spark.session import DELTA_PACKAGE
 
 tomllib = pytest.importorskip("tomllib", reason="needs Python >= 3.11 to read pyproject.toml")
 
@@ -57,11 +58,6 @@ def _pin(name: str) -> str:
 
 def _expected_image() -> str:
     return f"apache/spark:{_pin('pyspark')}-scala2.13-java17-python3-ubuntu"
-
-
-def _expected_delta_package() -> str:
-    major_minor = ".".join(_pin("pyspark").split(".")[:2])
-    return f"io.delta:delta-spark_{major_minor}_2.13:{_pin('delta-spark')}"
 
 
 def _parse_submit(command: list[str]) -> tuple[dict[str, list[str]], str, list[str]]:
@@ -183,7 +179,7 @@ def test_pipeline_submits_to_the_master_with_delta_and_no_ui() -> None:
     svc = _compose()["services"]["pipeline"]
     assert options["--master"] == [MASTER_URL]
     assert options["--deploy-mode"] == ["client"]  # spark-submit waits and returns the pipeline's exit code
-    assert options["--packages"] == [_expected_delta_package()]
+    assert options["--packages"] == [DELTA_PACKAGE]
     confs = _confs(options)
     assert confs["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert confs["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
