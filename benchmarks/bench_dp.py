@@ -64,7 +64,7 @@ COMMON = 10
 """Exact counts >= this are the combinations a k = 10 release would show; reported separately."""
 
 SAMPLER_SCALE = 14.7
-"""Noise scale of the sampler timing: sigma_1 sqrt(Delta_1) of the SPEC.md 8.3 example (7.35 * 2)."""
+"""Noise scale of the sampler timing: sigma_1 sqrt(Delta_1) of the docs/spec.md 8.3 example (7.35 * 2)."""
 
 
 def _uniform_open(n: int) -> npt.NDArray[np.float64]:

@@ -7,7 +7,7 @@ unknown values, k and L of ``conf/local.yaml``):
   stage (:func:`ctdc_spark.synthesize.run_synthesize`) runs once per mode (``row_seeded``, ``unseeded``,
   ``value_seeded``, ``aggregate_seeded``) and is timed whole: sampling, the Delta write of
   ``synthetic_records`` and the CSV export to ``pending/``.
-* ``baseline``: ``row_seeded`` as SDS describes it (SPEC.md 4.1: seeded rows, consolidation,
+* ``baseline``: ``row_seeded`` as SDS describes it (docs/spec.md 4.1: seeded rows, consolidation,
   suppression) by the reference implementation (:func:`tests.oracle.row_seeded`, single-process
   numpy + Python sharing no code with the library): a record's k-safe partial records are grown
   attribute by attribute, each partial record's matching rows and per-attribute supports computed
@@ -247,7 +247,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"k = {report['k']}, L = {report['reporting_length']} (conf/local.yaml), Spark `local[2]`, "
         "4 GB driver. Records/s = synthetic records per second of the whole synthesize stage "
         "(sampling, Delta write, CSV export). Baseline: a one-process `row_seeded` (numpy + Python, "
-        "SPEC.md 4.1), the reference implementation in `tests/oracle`. Ratio = records/s over the "
+        "docs/spec.md 4.1), the reference implementation in `tests/oracle`. Ratio = records/s over the "
         "baseline's in the same run. "
         "Exact = every attribute's synthetic count is floor(count / k) * k.",
         "",

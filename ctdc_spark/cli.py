@@ -1,6 +1,6 @@
 """Console script ``ctdc-spark``: the only place that reads argv and the environment and configures logging.
 
-Usage (ARCHITECTURE.md 3.1)::
+Usage (docs/architecture.md 3.1)::
 
     ctdc-spark run [--config conf/local.yaml] [--stages a,b] [--run-id ID] [--set key.path=value ...]
     ctdc-spark prepare|aggregate|synthesize|evaluate|publish [same options]

@@ -1,4 +1,4 @@
-"""Typed, frozen, validated configuration (ARCHITECTURE.md section 3.2).
+"""Typed, frozen, validated configuration (docs/architecture.md section 3.2).
 
 Precedence: built-in defaults < YAML file < ``CTDC__SECTION__KEY`` environment variables <
 ``--set section.key=value`` flags. Only ``cli.py`` reads the environment and argv; it passes the
@@ -50,7 +50,7 @@ def _frozen_empty() -> Mapping[Any, Any]:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """Where the sensitive records come from and how cells become attributes (SPEC.md section 2)."""
+    """Where the sensitive records come from and how cells become attributes (docs/spec.md section 2)."""
 
     path: str = ""
     format: InputFormat = "csv"
@@ -131,7 +131,7 @@ def java_charset(encoding: str) -> str:
 
 @dataclass(frozen=True)
 class DpConfig:
-    """Differential-privacy parameters of SPEC.md sections 3.4 and 3.4.2 (DP marginals)."""
+    """Differential-privacy parameters of docs/spec.md sections 3.4 and 3.4.2 (DP marginals)."""
 
     epsilon: float = 4.0
     delta: float | None = None
@@ -167,7 +167,7 @@ class AggregationConfig:
 
 @dataclass(frozen=True)
 class SynthesisConfig:
-    """Synthesis mode and its parameters (SPEC.md section 4)."""
+    """Synthesis mode and its parameters (docs/spec.md section 4)."""
 
     mode: SynthesisMode = "row_seeded"
     seed: int | None = None

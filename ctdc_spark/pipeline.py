@@ -1,4 +1,5 @@
-"""Run stages for a run id and keep the run manifest (ARCHITECTURE.md sections 3-4, RELIABILITY.md 5).
+"""Run stages for a run id and keep the run manifest (docs/architecture.md sections 3-4, docs/reliability.md
+5).
 
 A run is identified by its run id: given with ``--run-id`` or derived from the input fingerprint
 and the config hash, so rerunning an unchanged refresh is a no-op. An invocation appends a run-level

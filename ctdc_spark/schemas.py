@@ -1,4 +1,4 @@
-"""Declared schemas of every Delta table the pipeline writes (ARCHITECTURE.md section 4).
+"""Declared schemas of every Delta table the pipeline writes (docs/architecture.md section 4).
 
 Writers ``select`` columns in schema order (see :func:`ctdc_spark.io.delta.write_run_table`), so a
 table's layout only changes here. Private tables hold sensitive data and never reach ``release/``.
@@ -66,7 +66,7 @@ COLUMNS = TableSpec(
         ("multi_value_delimiter", T.StringType(), True),
     ),
 )
-"""The expanded column layout (SPEC.md 2.5): every used column in output order, including columns
+"""The expanded column layout (docs/spec.md 2.5): every used column in output order, including columns
 that hold no attribute, so exports can rebuild the original layout."""
 
 REJECTED = TableSpec(
@@ -94,7 +94,7 @@ SENSITIVE_AGGREGATES = TableSpec(
 )
 """Exact counts of every combination of length <= L. ``first_record`` is the smallest record id
 containing the combination; for a unique combination (count 1) it identifies the record, which
-the records analysis (SPEC.md 5.2) needs. Private."""
+the records analysis (docs/spec.md 5.2) needs. Private."""
 
 REPORTABLE_AGGREGATES = TableSpec(
     "reportable_aggregates",
@@ -120,7 +120,7 @@ DP_NOISY_CANDIDATES = TableSpec(
     ),
     partition_by=("run_id", "length"),
 )
-"""Every DP candidate of every level with its noisy count (SPEC.md 3.4 Step B), written once per
+"""Every DP candidate of every level with its noisy count (docs/spec.md 3.4 Step B), written once per
 level before anything reads it. Private: the candidates below the threshold, and length 1's
 candidate set itself, are not covered by the DP guarantee."""
 
@@ -145,7 +145,7 @@ SYNTHETIC_RECORDS = TableSpec(
     ),
     private=False,
 )
-"""Synthetic records; ``record_id`` is the 0-based row of the released CSV (SPEC.md 4.0 order)."""
+"""Synthetic records; ``record_id`` is the 0-based row of the released CSV (docs/spec.md 4.0 order)."""
 
 RISK_BY_LENGTH = TableSpec(
     "risk_by_length",
@@ -158,7 +158,7 @@ RISK_BY_LENGTH = TableSpec(
         ("rare_records", T.LongType(), False),
     ),
 )
-"""Sensitive-data risk analysis (SPEC.md 3.3 rare combos and 5.2 records analysis, raw counts)."""
+"""Sensitive-data risk analysis (docs/spec.md 3.3 rare combos and 5.2 records analysis, raw counts)."""
 
 RUNS = TableSpec(
     "runs",

@@ -35,7 +35,7 @@ DELTA_CONF: Mapping[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
-# Side doors closed by default (RELIABILITY.md 3.6): the UI and the event log render data values
+# Side doors closed by default (docs/reliability.md 3.6): the UI and the event log render data values
 # from plans and failed tasks, so they are off unless a user turns them on explicitly.
 SAFE_DEFAULT_CONF: Mapping[str, str] = {
     "spark.ui.enabled": "false",
@@ -49,7 +49,7 @@ SAFE_DEFAULT_CONF: Mapping[str, str] = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.partitionOverwriteMode": "static",
     # New Delta tables keep no per-file min/max statistics: in private tables they would copy cell
-    # values into _delta_log (RELIABILITY.md 1.8); our reads filter by run_id partitions only.
+    # values into _delta_log (docs/reliability.md 1.8); our reads filter by run_id partitions only.
     "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
 }
 
@@ -152,7 +152,7 @@ def _remember_delta_jars(spark: SparkSession) -> None:
 def _silence_value_quoting_loggers() -> None:
     """Disable PySpark's query-context loggers: they print failed plans and messages to stderr.
 
-    Error messages and plans can quote cell values (RELIABILITY.md 3.6); our CLI reports errors
+    Error messages and plans can quote cell values (docs/reliability.md 3.6); our CLI reports errors
     by class instead.
     """
     from pyspark.logger import PySparkLogger

@@ -77,7 +77,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".cluster"
 HOST = "127.0.0.1"
 DEFAULT_MASTER_PORT = 7077
 # Submitted applications never expose a UI or write an event log: both can show data values
-# (RELIABILITY.md section 3.6).
+# (docs/reliability.md section 3.6).
 APP_CONFS = {
     "spark.ui.enabled": "false",
     "spark.eventLog.enabled": "false",

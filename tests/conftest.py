@@ -121,7 +121,7 @@ class SeededTestNoiseSource(NoiseSource):
 
 
 # The example.csv of SDS's CLI README (packages/cli/README.md, MIT), with F = 1 in data rows 4 and
-# 5, the variant SPEC.md 8.1 shows reproduces the README's aggregate output exactly.
+# 5, the variant docs/spec.md 8.1 shows reproduces the README's aggregate output exactly.
 SDS_EXAMPLE_CSV = """A,B,C,F,G,D
 a2,b2,c3,0,0,d2
 a1,b1,c1,0,0,d1

@@ -1,4 +1,4 @@
-"""Differentially private marginals on Spark ("DP Marginals", SPEC.md 3.4 Steps A-C).
+"""Differentially private marginals on Spark ("DP Marginals", docs/spec.md 3.4 Steps A-C).
 
 Step A (budget split, sigmas, protected record count) is :mod:`ctdc_spark.dp`. Step B runs level
 by level ``k = 1..L``:
@@ -16,7 +16,7 @@ by level ``k = 1..L``:
    (``ctx.noise_source``, OpenDP's exact sampler in production), so noisy counts are integers; the
    level-1 threshold is the discrete-noise version of SDS's ``rho_1``
    (:func:`ctdc_spark.dp.released_threshold`). Written to the private ``dp_noisy_candidates`` table
-   *before anything reads it*; the survivors ``S_k`` are read back from Delta (RELIABILITY.md 0.2).
+   *before anything reads it*; the survivors ``S_k`` are read back from Delta (docs/reliability.md 0.2).
 
 Step C post-processes the released combinations with joins (:func:`post_process`).
 
@@ -157,7 +157,7 @@ def level_one_candidates(attributes: DataFrame) -> DataFrame:
 
 
 def next_level_candidates(survivors: DataFrame, attributes: DataFrame, *, length: int) -> DataFrame:
-    """``V_k`` from the survivors ``S_{k-1}`` (SPEC.md 3.4 Step B.1), with joins.
+    """``V_k`` from the survivors ``S_{k-1}`` (docs/spec.md 3.4 Step B.1), with joins.
 
     SDS extends every survivor by every attribute of another column and keeps the combinations
     whose every sub-combination of length ``2..k-1`` survived. Because the survivors of each
@@ -230,7 +230,7 @@ def _union_all(frames: list[DataFrame]) -> DataFrame:
 
 
 def add_missing_parents(aggregates: DataFrame, *, max_length: int) -> DataFrame:
-    """SDS ``add_missing_parent_combinations`` (SPEC.md 3.4 Step C.2), with joins.
+    """SDS ``add_missing_parent_combinations`` (docs/spec.md 3.4 Step C.2), with joins.
 
     Every sub-combination of length ``2..len-1`` of a reported combination that is not reported
     itself is added with the largest count among the reported combinations containing it.
@@ -260,7 +260,7 @@ def add_missing_parents(aggregates: DataFrame, *, max_length: int) -> DataFrame:
 
 
 def normalise_counts(aggregates: DataFrame, *, max_length: int) -> DataFrame:
-    """SDS ``normalize_noisy_combinations`` (SPEC.md 3.4 Step C.3), with joins.
+    """SDS ``normalize_noisy_combinations`` (docs/spec.md 3.4 Step C.3), with joins.
 
     A combination whose count exceeds the count of one of its sub-combinations (any length) gets
     the smallest such count. SDS computes every new count from the counts before the pass; since
@@ -655,7 +655,7 @@ def _run_level(inputs: _LevelInputs, length: int, survivors: DataFrame | None) -
 
 
 def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun) -> DpMarginals:
-    """Compute the DP aggregates of a run (SPEC.md 3.4) and record the budget it spends.
+    """Compute the DP aggregates of a run (docs/spec.md 3.4) and record the budget it spends.
 
     Writes the private ``dp_noisy_candidates`` table (every candidate of every level with its
     noisy count), the ``privacy_ledger`` row of the run and ``private/<run_id>/dp_state.json``.
@@ -736,7 +736,7 @@ def run_dp_marginals(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
 def release_record_count(release: DpMarginals, *, n_records: int) -> tuple[str, int]:
     """The count label and ``record_count`` of the SDS-format reportable aggregates file.
 
-    SPEC.md 3.4 Step C.4: ``protected_count`` and the noisy record count when the count is
+    docs/spec.md 3.4 Step C.4: ``protected_count`` and the noisy record count when the count is
     protected; otherwise SDS labels the counts ``count`` and prints the true number of records
     (``metadata.json`` then says the count is exact).
 

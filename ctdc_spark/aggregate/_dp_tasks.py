@@ -1,4 +1,4 @@
-"""Per-task numpy of the DP marginals (SPEC.md 3.4 Step B): valid tuples, bounding, noisy release.
+"""Per-task numpy of the DP marginals (docs/spec.md 3.4 Step B): valid tuples, bounding, noisy release.
 
 Pure functions over CSR batches of records (sorted attribute ids), no Spark; the Spark stage in
 :mod:`._dp` runs them inside ``mapInArrow`` tasks.

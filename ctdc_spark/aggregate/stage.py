@@ -2,7 +2,7 @@
 aggregates (k-protected, or differentially private when ``privacy.dp`` is set), their SDS-format
 exports, and the private risk analysis.
 
-Outputs (ARCHITECTURE.md 3.3/4): Delta ``sensitive_aggregates`` (private), ``reportable_aggregates``
+Outputs (docs/architecture.md 3.3/4): Delta ``sensitive_aggregates`` (private), ``reportable_aggregates``
 (public) and ``risk_by_length`` (private); ``private/<run_id>/sensitive_aggregates.tsv``,
 ``sensitive_rare_by_length.tsv``, ``sensitive_analysis_by_length.tsv``, ``risk_summary.json``;
 ``reportable_aggregates.tsv`` and ``.csv`` in the release bundle. In DP mode (:mod:`._dp`) also the
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 
 def effective_length(reporting_length: int, n_columns: int) -> int:
-    """SPEC.md 3.1: L = 0 means all lengths (= number of expanded columns); larger L is capped."""
+    """docs/spec.md 3.1: L = 0 means all lengths (= number of expanded columns); larger L is capped."""
     if reporting_length == 0:
         return max(n_columns, 1)
     return max(1, min(reporting_length, n_columns))
@@ -106,7 +106,7 @@ def sensitive_counts(prepared: PreparedRun, *, resolution: int, apriori_pruning:
 
     Pruning runs one counting pass per length with the frequent combinations of the previous
     length in the task closure; the reportable output is identical, rare combinations are only
-    counted when all their parents are frequent (SPEC.md 3.2 downward closure). Each length's
+    counted when all their parents are frequent (docs/spec.md 3.2 downward closure). Each length's
     counts are cached (they are read twice: for the next length's frequent table and for the
     union) until the ``with`` block ends, so use the frame inside it.
 
@@ -147,7 +147,7 @@ def sensitive_counts(prepared: PreparedRun, *, resolution: int, apriori_pruning:
 
 
 def protect(sensitive: DataFrame, *, resolution: int) -> DataFrame:
-    """k-anonymity protection (SPEC.md 3.2): floor counts to multiples of k, drop those below k.
+    """k-anonymity protection (docs/spec.md 3.2): floor counts to multiples of k, drop those below k.
 
     Returns:
         ``sensitive`` rows with count >= k plus ``protected_count``.

@@ -242,10 +242,10 @@ def risk_by_length(
 ) -> list[RiskByLength]:
     """Compute the risk table for lengths 1..L.
 
-    Computed distributedly, never by collecting records (ARCHITECTURE.md 5):
+    Computed distributedly, never by collecting records (docs/architecture.md 5):
 
     * rare/distinct combinations per length: a ``groupBy`` over the sensitive aggregates;
-    * records made unique at length l (SPEC.md 5.2): a combination with count 1 identifies its only
+    * records made unique at length l (docs/spec.md 5.2): a combination with count 1 identifies its only
       record (``first_record``), so a ``groupBy(first_record).min(length)`` gives each record's
       shortest unique length without revisiting records;
     * records made rare at length l: a record has a combination with count < k at length l exactly
@@ -284,7 +284,7 @@ def risk_by_length(
         .repartition(partitions)
         .mapInArrow(rare_lengths_task(layout, max_length, frequent), RARE_LENGTHS_SCHEMA)
     )
-    # SPEC.md 5.2: a record counts as rare only if it is not unique at any length.
+    # docs/spec.md 5.2: a record counts as rare only if it is not unique at any length.
     rare_only = rare.join(unique, "record_id", "left_anti")
     unique_counts: dict[int, int] = {r[0]: r[1] for r in unique.groupBy("unique_length").count().collect()}
     rare_counts: dict[int, int] = {r[0]: r[1] for r in rare_only.groupBy("rare_length").count().collect()}

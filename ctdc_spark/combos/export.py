@@ -1,4 +1,4 @@
-"""SDS-format aggregate files (ARCHITECTURE.md 3.3) and the combination strings they use."""
+"""SDS-format aggregate files (docs/architecture.md 3.3) and the combination strings they use."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def write_aggregates_tidy_csv(df: DataFrame, path: Path, *, count_col: str, max_
         count_col: Column with the counts to write.
         max_length: L, the number of attribute slots.
     """
-    # Normalised column names and values never contain ";" or ":" (SPEC.md 2.2).
+    # Normalised column names and values never contain ";" or ":" (docs/spec.md 2.2).
     attributes = F.split(F.col("selections"), ";")
     cells = [F.col("length").cast("string")]
     for i in range(1, max_length + 1):

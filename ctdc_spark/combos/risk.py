@@ -1,7 +1,7 @@
 """Sensitive-data risk analysis (private): rare combinations and linkable records by length.
 
 The per-length numbers come from Spark (:func:`ctdc_spark.combos.counting.risk_by_length`); this
-module protects them and writes the SDS TSV lines of SPEC.md 3.3 and 5.3, in plain Python.
+module protects them and writes the SDS TSV lines of docs/spec.md 3.3 and 5.3, in plain Python.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ class RiskByLength:
 
 
 def floor_to(value: int, k: int) -> int:
-    """Round down to a multiple of k (SPEC.md 3.2)."""
+    """Round down to a multiple of k (docs/spec.md 3.2)."""
     return (value // k) * k
 
 
 def rare_by_length_lines(rows: list[RiskByLength]) -> list[str]:
-    """``sensitive_rare_by_length.tsv`` (SPEC.md 3.3): raw distinct and rare combination counts."""
+    """``sensitive_rare_by_length.tsv`` (docs/spec.md 3.3): raw distinct and rare combination counts."""
     lines = ["sen_combo_length\tcombo_count\trare_count\trare_proportion"]
     for r in rows:
         proportion = r.rare_combinations / r.combinations if r.combinations else 0.0
@@ -57,7 +57,7 @@ class LinkableRecords:
 
 @dataclass(frozen=True)
 class RecordsAnalysis:
-    """SPEC.md 5.2 records analysis with ``protect=True``."""
+    """docs/spec.md 5.2 records analysis with ``protect=True``."""
 
     resolution: int
     total_sensitive_records: int
@@ -74,7 +74,7 @@ class RecordsAnalysis:
         return sum(b.rare for b in self.by_length)
 
     def summary(self) -> dict[str, float | int]:
-        """The ``parameters`` of SPEC.md 5.2."""
+        """The ``parameters`` of docs/spec.md 5.2."""
         risky = self.unique_identifiable + self.rare_identifiable
         total = self.total_sensitive_records
         return {
@@ -88,7 +88,7 @@ class RecordsAnalysis:
         }
 
     def lines(self) -> list[str]:
-        """``sensitive_analysis_by_length.tsv`` (SPEC.md 5.3)."""
+        """``sensitive_analysis_by_length.tsv`` (docs/spec.md 5.3)."""
         lines = ["combo_length\tsen_rare\tsen_rare_pct\tsen_unique\tsen_unique_pct\tsen_risky\tsen_risky_pct"]
         for b in self.by_length:
             lines.append(

@@ -1,4 +1,4 @@
-"""Differential-privacy building blocks for DP marginals (SPEC.md 3.4), free of Spark.
+"""Differential-privacy building blocks for DP marginals (docs/spec.md 3.4), free of Spark.
 
 * :mod:`._params` - presets, budget split (Step A), sigmas and suppression thresholds;
 * :mod:`._percentile` - the DP percentile that picks each level's allowed sensitivity (the sound

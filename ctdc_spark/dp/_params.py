@@ -1,10 +1,10 @@
-"""Deterministic DP-marginals parameters: presets, budget split, sigmas and thresholds (SPEC.md 3.4).
+"""Deterministic DP-marginals parameters: presets, budget split, sigmas and thresholds (docs/spec.md 3.4).
 
 Everything here is plain arithmetic on the configuration except :func:`protected_number_of_records`,
 which draws one discrete Laplace sample from a :class:`~ctdc_spark.dp._noise.NoiseSource`. The
 level-wise aggregator calls these per length ``k``; none of them touch Spark.
 
-Step A of SPEC.md 3.4 (``dp/noise_parameters.rs`` in SDS):
+Step A of docs/spec.md 3.4 (``dp/noise_parameters.rs`` in SDS):
 
 1. ``eps_N = N_p * eps`` and ``eps_M = eps - eps_N`` when the record count is protected, else
    ``eps_M = eps`` (:func:`split_epsilon`).
@@ -20,13 +20,13 @@ when ``number_of_records_epsilon_proportion`` is set and the true count otherwis
 
 * ``delta`` given: used as is;
 * ``delta_factor`` given: ``delta = 1 / (delta_factor * n')``. This is the Python pipeline's rule
-  (SPEC.md 3.4.2) except that SDS uses the *true* n even when a protected n exists; we use ``n'``
+  (docs/spec.md 3.4.2) except that SDS uses the *true* n even when a protected n exists; we use ``n'``
   because delta is published in the release metadata and ``1/(f n)`` would give the exact record
   count away;
 * neither: ``delta = 1 / (n' ln n')``, SDS's runtime default (needs ``n' >= 2``).
 
 When the record count is not protected (``number_of_records_epsilon_proportion: null``) ``n'`` is
-the true count, as in SDS; the exact count is then public anyway (SPEC.md 3.4 step C.4).
+the true count, as in SDS; the exact count is then public anyway (docs/spec.md 3.4 step C.4).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ DeltaRule = Literal["explicit", "delta_factor", "default"]
 
 
 # --------------------------------------------------------------------------------------------
-# Presets (SPEC.md 3.4.2)
+# Presets (docs/spec.md 3.4.2)
 # --------------------------------------------------------------------------------------------
 
 
@@ -436,7 +436,7 @@ def zcdp_rho(epsilon: float, delta: float) -> float:
 
 
 def _consistency_tolerance(delta: float) -> float:
-    # SPEC.md 3.4: min(1e-8, the power of ten at or below delta); SDS uses the constant 1e-8.
+    # docs/spec.md 3.4: min(1e-8, the power of ten at or below delta); SDS uses the constant 1e-8.
     return min(_CONSISTENCY_TOLERANCE, 10.0 ** math.floor(math.log10(delta)))
 
 
@@ -452,7 +452,7 @@ def compute_noise_parameters(
     percentile_epsilon_proportion: float,
     number_of_records_epsilon_proportion: float | None,
 ) -> NoiseParameters:
-    """Compute Step A of SPEC.md 3.4: budget split, delta, rho, eps_Q and the sigmas.
+    """Compute Step A of docs/spec.md 3.4: budget split, delta, rho, eps_Q and the sigmas.
 
     Args:
         epsilon: Total epsilon, finite and > 0.
@@ -650,7 +650,7 @@ def inverse_normal_cdf(p: float) -> float:
 
 
 def threshold_rho(k: int, sigma_k: float, delta_k: int, delta: float, spec: ThresholdSpec) -> float:
-    """Return the suppression threshold rho_k of length ``k`` (SPEC.md 3.4 step B.6).
+    """Return the suppression threshold rho_k of length ``k`` (docs/spec.md 3.4 step B.6).
 
     A candidate survives iff ``noisy > rho_k`` and ``noisy > 0``.
 

@@ -1,4 +1,4 @@
-"""DP percentile that picks each level's allowed sensitivity ``Delta_k`` (SPEC.md 3.4.1).
+"""DP percentile that picks each level's allowed sensitivity ``Delta_k`` (docs/spec.md 3.4.1).
 
 Input: ``x = {|W_u|}``, the number of valid candidate tuples of every record at one level, given
 as a histogram (``histogram[v]`` = number of records with ``|W_u| = v``) so the Spark stage never

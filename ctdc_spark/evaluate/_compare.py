@@ -1,11 +1,11 @@
 """Distributed comparison of the sensitive (SEN), reportable (REP) and synthetic (SYN) aggregates.
 
 All three are joined once on the combination (a full outer join, so every combination of any of
-them is one row with nullable ``sen``/``rep``/``syn`` counts); every SPEC.md 5.2 metric is then a
+them is one row with nullable ``sen``/``rep``/``syn`` counts); every docs/spec.md 5.2 metric is then a
 ``groupBy`` over that frame by length or by count bucket, whose few result rows are collected by
 the caller. No aggregate table is ever collected to the driver.
 
-Audience separation (ARCHITECTURE.md 7) is structural: the public transforms select ``rep`` and
+Audience separation (docs/architecture.md 7) is structural: the public transforms select ``rep`` and
 ``syn`` before anything else, so nothing they compute can depend on a sensitive count.
 """
 
@@ -18,7 +18,7 @@ from ctdc_spark.combos.export import with_selections
 from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET, AgreementRule
 
 RARE_COMBINATION_DELIMITER = " AND "
-"""SDS joins the attributes of a rare synthetic combination with " AND " (SPEC.md 2.4)."""
+"""SDS joins the attributes of a rare synthetic combination with " AND " (docs/spec.md 2.4)."""
 
 
 def combine_counts(sensitive: DataFrame, *, synthetic: DataFrame, reportable: DataFrame) -> DataFrame:
@@ -65,7 +65,7 @@ def _bit_length(value: Column) -> Column:
 
 
 def with_preservation(df: DataFrame, *, resolution: int) -> DataFrame:
-    """Add the per-combination terms of SPEC.md 5.2 preservation.
+    """Add the per-combination terms of docs/spec.md 5.2 preservation.
 
     Returns:
         ``df`` plus ``in_population`` (P = SEN >= k or in SYN), ``sen0``/``syn0`` (0 when absent),
@@ -110,7 +110,7 @@ def private_by_length(joined: DataFrame, *, resolution: int) -> DataFrame:
     Returns:
         ``length``; SEN vs SYN (``sen_syn_*``) and SEN vs REP (``sen_rep_*``) comparison sums;
         ``sen_rare``/``syn_rare`` (combinations with count < k); ``leaks`` (SEN < k and present with
-        SYN < k, SPEC.md 5.2); and the preservation sums ``p_*``.
+        SYN < k, docs/spec.md 5.2); and the preservation sums ``p_*``.
     """
     k = F.lit(resolution)
     return (
@@ -179,7 +179,7 @@ def public_by_length_and_bucket(joined: DataFrame, *, resolution: int, agreement
 def rare_synthetic_combinations(
     joined: DataFrame, *, members: DataFrame, attributes: DataFrame, resolution: int
 ) -> DataFrame:
-    """SPEC.md 5.2 rare synthetic combinations: one row per (combination with SYN < k, record).
+    """docs/spec.md 5.2 rare synthetic combinations: one row per (combination with SYN < k, record).
 
     Args:
         joined: :func:`combine_counts` output.

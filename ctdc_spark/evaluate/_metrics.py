@@ -1,8 +1,8 @@
 """Evaluation metrics from small, already-collected Spark results (pure Python, no Spark).
 
 Spark reduces the joined aggregates to a few rows per combination length and per count bucket
-(:mod:`._compare`); this module turns those sums into the SPEC.md 5.2 metrics, the SDS-format TSV
-lines of SPEC.md 5.3 and the public ``stats`` object of the explorer. Means are computed here, from
+(:mod:`._compare`); this module turns those sums into the docs/spec.md 5.2 metrics, the SDS-format TSV
+lines of docs/spec.md 5.3 and the public ``stats`` object of the explorer. Means are computed here, from
 sums and counts, so empty groups never divide by zero inside Spark.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from ctdc_spark.combos.sds_format import fmt_number
 
 SDS_FIRST_BUCKET = 10
-"""SDS's preservation-by-count bins start at 10 whatever k is (SPEC.md 5.2)."""
+"""SDS's preservation-by-count bins start at 10 whatever k is (docs/spec.md 5.2)."""
 
 _JSON_DIGITS = 6
 
@@ -82,7 +82,7 @@ def _by_length(rows: Iterable[CountComparison], max_length: int) -> list[CountCo
 
 @dataclass(frozen=True)
 class ComparisonSummary:
-    """SPEC.md 5.2 suppressed/fabricated %, mean absolute error and mean value, by length and overall."""
+    """docs/spec.md 5.2 suppressed/fabricated %, mean absolute error and mean value, by length and overall."""
 
     by_length: tuple[CountComparison, ...]
 
@@ -164,7 +164,7 @@ class ComparisonSummary:
 
 @dataclass(frozen=True)
 class Preservation:
-    """Sums over the shared population P of SPEC.md 5.2 for one group (a length or a count bucket)."""
+    """Sums over the shared population P of docs/spec.md 5.2 for one group (a length or a count bucket)."""
 
     key: int
     combinations: int
@@ -227,7 +227,7 @@ class PreservationResult:
     def of(
         cls, by_length: Iterable[Preservation], by_bucket_index: Iterable[Preservation], max_length: int
     ) -> PreservationResult:
-        """Zero-fill lengths 1..L and every bucket up to the highest one present (SPEC.md 5.2).
+        """Zero-fill lengths 1..L and every bucket up to the highest one present (docs/spec.md 5.2).
 
         The highest bucket present holds the largest synthetic count, because every synthetic
         combination belongs to the population.
@@ -483,7 +483,7 @@ def public_stats(
 
 @dataclass(frozen=True)
 class SensitiveCombinations:
-    """Distinct and rare (count < k) sensitive combinations of one length (SPEC.md 3.3)."""
+    """Distinct and rare (count < k) sensitive combinations of one length (docs/spec.md 3.3)."""
 
     length: int
     combinations: int
@@ -492,7 +492,7 @@ class SensitiveCombinations:
 
 @dataclass(frozen=True)
 class PrivateMetrics:
-    """Every sensitive-referenced metric of SPEC.md 5.2 except the records analysis."""
+    """Every sensitive-referenced metric of docs/spec.md 5.2 except the records analysis."""
 
     synthetic_vs_sensitive: ComparisonSummary
     reportable_vs_sensitive: ComparisonSummary
@@ -544,7 +544,7 @@ class PrivateMetrics:
 
 
 def record_expansion_pct(n_synthetic: int, n_sensitive: int) -> float:
-    """SPEC.md 5.2 record expansion: ``100 (n_syn / n_sen - 1)``."""
+    """docs/spec.md 5.2 record expansion: ``100 (n_syn / n_sen - 1)``."""
     return 100.0 * (n_synthetic / n_sensitive - 1.0) if n_sensitive else 0.0
 
 

@@ -110,7 +110,7 @@ def private_evaluation(
         run_id: The run.
         facts: Run parameters.
         verification: The (passed) guarantee check, with its exact minimum support.
-        analysis: SPEC.md 5.2 records analysis.
+        analysis: docs/spec.md 5.2 records analysis.
         metrics: The sensitive-referenced metrics.
         rare_record_rows: Rows of ``synthetic_rare_combos_by_length.tsv``.
         public_stats: The public ``stats`` (repeated so the report can show them).

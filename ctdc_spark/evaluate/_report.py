@@ -3,7 +3,7 @@
 The four SDS statements (sensitive privacy, aggregate utility, synthetic privacy, synthetic
 utility) exist twice: a private version that quotes sensitive-referenced metrics, for the report
 under ``private/``, and a public version computed only from the synthetic data and the official
-(reportable) counts, for ``evaluation.json`` (ARCHITECTURE.md 7, EXPLORER.md M3/M15).
+(reportable) counts, for ``evaluation.json`` (docs/architecture.md 7, docs/explorer.md M3/M15).
 
 The report is one self-contained HTML file: inline CSS, inline SVG charts, no script and no
 network access, so it opens from ``file://`` on an offline machine.

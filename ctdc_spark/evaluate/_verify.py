@@ -1,4 +1,4 @@
-"""Independent verification of the synthetic data's privacy guarantee (SPEC.md 1.2).
+"""Independent verification of the synthetic data's privacy guarantee (docs/spec.md 1.2).
 
 k-synthetic modes (row_seeded, unseeded, value_seeded): the *full* attribute set of every
 non-empty synthetic record must describe at least k sensitive records. This check shares no code

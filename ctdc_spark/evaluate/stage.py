@@ -1,6 +1,6 @@
 """The evaluate stage: verify the synthetic data's privacy guarantee, then measure its fidelity.
 
-Order of work (SPEC.md section 5, ARCHITECTURE.md 3.3 and 7):
+Order of work (docs/spec.md section 5, docs/architecture.md 3.3 and 7):
 
 1. Withdraw any public evaluation output of an earlier attempt of this run, then **verify** the
    guarantee independently of the synthesizer (:mod:`._verify`). A violation raises
@@ -10,7 +10,7 @@ Order of work (SPEC.md section 5, ARCHITECTURE.md 3.3 and 7):
    the sensitive (SEN), reportable (REP) and synthetic (SYN) aggregates once
    (:func:`._compare.combine_counts`). With apriori pruning the sensitive table lacks rare
    combinations, so the exact counts are recomputed with the engine instead.
-3. Reduce the joined frame to a few rows per length and per count bucket and derive every SPEC.md
+3. Reduce the joined frame to a few rows per length and per count bucket and derive every docs/spec.md
    5.2 metric from them (:mod:`._metrics`).
 4. **Attack** the synthetic records with anonymeter's singling-out, linkability and inference
    attacks against the records synthesis used and the held-out control records (:mod:`._attacks`,
@@ -25,7 +25,7 @@ Outputs:
   vs reportable only, with the explorer's ``stats``), the ``guarantee``/``parameters`` sections of
   ``metadata.json``, and the synthetic CSV exports, moved there from ``private/<run_id>/pending/``
   only once verified;
-* private, ``private/<run_id>/``: ``evaluation_private.json``, the SDS TSVs of SPEC.md 5.3 and
+* private, ``private/<run_id>/``: ``evaluation_private.json``, the SDS TSVs of docs/spec.md 5.3 and
   ``evaluation_report.html``;
 * Delta ``evaluation_metrics`` (one row per metric, tagged public or private).
 """
@@ -376,7 +376,7 @@ def _write_rare_combinations(rare: DataFrame, path: Path) -> int:
 def _write_private_files(
     private: Path, evaluation: dict[str, Any], metrics: PrivateMetrics, analysis: RecordsAnalysis
 ) -> list[str]:
-    """The SDS TSVs of SPEC.md 5.3, ``evaluation_private.json`` and the HTML report."""
+    """The SDS TSVs of docs/spec.md 5.3, ``evaluation_private.json`` and the HTML report."""
     preservation = metrics.preservation
     files = {
         "parameters.tsv": parameter_lines(analysis.summary()),

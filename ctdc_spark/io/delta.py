@@ -8,7 +8,7 @@ refusing a run id whose input fingerprint or config hash changed (:mod:`ctdc_spa
 
 Every commit carries ``userMetadata`` with the run id (never data values). Tables are created
 by their first write with their declared schema; no table keeps per-file column statistics, because
-``_delta_log`` would otherwise store min/max cell values of private tables (RELIABILITY.md 1.8).
+``_delta_log`` would otherwise store min/max cell values of private tables (docs/reliability.md 1.8).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def retry_on_conflict(action: Callable[[], _T], *, what: str) -> _T:
     """Run a Delta commit, retrying only Delta's optimistic-concurrency conflicts.
 
     Two runs writing disjoint ``run_id`` partitions do not conflict, but creating the same table
-    at once or appending to the manifest can; those are retried with backoff (RELIABILITY.md 1.1).
+    at once or appending to the manifest can; those are retried with backoff (docs/reliability.md 1.1).
     """
     for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
         try:
@@ -155,7 +155,7 @@ def write_run_table(
         signature: What the run's content depends on (input fingerprint and config hash, see
             :attr:`ctdc_spark.stage.RunContext.signature`); part of the Delta ``txnAppId``, so a
             write of the same run id with different content is never mistaken for a retry (Delta
-            silently skips a retry, RELIABILITY.md 0.4).
+            silently skips a retry, docs/reliability.md 0.4).
         stage: Stage name, recorded in the commit metadata.
         txn_version: Delta ``txnVersion`` for this run's app id; a retry with the same value (or a
             smaller one) is a no-op. Increase it when a stage legitimately writes the same table

@@ -1,6 +1,6 @@
 """Turn raw string cells into attributes, subjects and the ``records``/``attributes``/``columns`` tables.
 
-Pure ``DataFrame -> DataFrame`` transforms (column expressions only) implementing SPEC.md 2.2-2.6:
+Pure ``DataFrame -> DataFrame`` transforms (column expressions only) implementing docs/spec.md 2.2-2.6:
 value normalisation, unknown values, the "0 is not an attribute" rule, numeric bins,
 multi-value expansion into ``<col>_<value>`` indicator attributes, and subject-id joining.
 """
@@ -75,7 +75,7 @@ class CellRules:
         return value.isNotNull() & ~value.isin(list(self.unknown_values))
 
     def is_attribute(self, value: Column, column: SourceColumn) -> Column:
-        """SPEC.md 2.3: known, and not exactly ``"0"`` unless the column keeps sensitive zeros."""
+        """docs/spec.md 2.3: known, and not exactly ``"0"`` unless the column keeps sensitive zeros."""
         known = self.is_known(value)
         return known if column.sensitive_zero else known & (value != F.lit("0"))
 
@@ -169,7 +169,7 @@ def attribute_entries(values: DataFrame, *, layout: InputLayout) -> DataFrame:
 
 
 def subject_key(layout: InputLayout) -> Column:
-    """Subject ids compare trimmed and lower-cased (SPEC.md 2.6); empty ids are null."""
+    """Subject ids compare trimmed and lower-cased (docs/spec.md 2.6); empty ids are null."""
     assert layout.subject_id_index is not None
     key = F.lower(F.regexp_replace(cell(layout.subject_id_index), _EDGE_WHITESPACE, ""))
     return F.when(key != F.lit(""), key)
@@ -192,7 +192,7 @@ def conflicting_columns(entries: DataFrame) -> DataFrame:
 
 
 def columns_table(source_columns: DataFrame, entries: DataFrame, *, run_id: str) -> DataFrame:
-    """The expanded column layout (SPEC.md 2.5).
+    """The expanded column layout (docs/spec.md 2.5).
 
     Single-value columns keep their place; each multi-value column is replaced, at its position,
     by its indicator columns sorted by name; a multi-value column with no values disappears.

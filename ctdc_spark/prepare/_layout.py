@@ -1,7 +1,7 @@
 """Input discovery, header reading and column resolution, without Spark jobs.
 
 ``ctdc-spark validate`` uses this module alone: it lists the input files, reads each file's header
-on the driver (a few bytes), normalises header names (SPEC.md 2.2) and resolves every column the
+on the driver (a few bytes), normalises header names (docs/spec.md 2.2) and resolves every column the
 config names. Messages name files, columns and row numbers, never cell values. It also names the
 bins of numeric columns (:func:`bin_labels`), which the explorer declares as well.
 """
@@ -46,7 +46,7 @@ ColumnRole = Literal["single", "multi", "binned"]
 def normalize_text(text: str) -> str:
     """Trim whitespace, make each run of tabs and line breaks one space, replace ``;`` and ``:``.
 
-    SPEC.md 2.2 reserves ``;`` and ``:``; tabs, carriage returns and newlines are reserved too,
+    docs/spec.md 2.2 reserves ``;`` and ``:``; tabs, carriage returns and newlines are reserved too,
     since the SDS TSV format and CSV readers split on them.
 
     Example:

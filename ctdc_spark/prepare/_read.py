@@ -1,6 +1,6 @@
 """Read the raw input into a frame of string cells with stable row numbers.
 
-Spark's CSV reader has traps (RELIABILITY.md 4.1): PERMISSIVE mode silently nulls bad cells unless
+Spark's CSV reader has traps (docs/reliability.md 4.1): PERMISSIVE mode silently nulls bad cells unless
 a corrupt-record column is in the schema, FAILFAST errors quote the raw row, and undecodable bytes
 silently become U+FFFD. So the reader always uses an explicit all-string schema with
 ``_corrupt_record``, ``multiLine`` (quoted newlines are legal CSV, and a file then stays one

@@ -1,7 +1,7 @@
 """The prepare stage: read the sensitive input and write the ``records``, ``attributes`` and
 ``columns`` Delta tables (plus ``rejected`` when bad rows are quarantined).
 
-Applies every input rule of SPEC.md section 2. Bad input fails with exit code 2 and a message that
+Applies every input rule of docs/spec.md section 2. Bad input fails with exit code 2 and a message that
 names the problem, the rows (numbers only) and the fix, before anything is written, so earlier
 outputs stay untouched.
 """
@@ -150,7 +150,7 @@ def prepare_tables(
         raw = raw.where(F.col("row_number") <= F.lit(cfg.record_limit))
     checked = raw.withColumn("problem", F.coalesce("problem", bin_problems(raw, layout=layout, rules=rules)))
     with contextlib.ExitStack() as caches:
-        # Parsed once and reused by the checks and every table below (RELIABILITY.md 4.1: malformed-row
+        # Parsed once and reused by the checks and every table below (docs/reliability.md 4.1: malformed-row
         # accounting must run on materialised rows, not on re-parsed, column-pruned scans). A file is
         # one ordered split (multiLine), so everything downstream would run in a single task: spread
         # the numbered rows over the cores, by row number so a recomputed partition holds the same rows.
@@ -182,7 +182,7 @@ def prepare_tables(
             _raise_subject_errors(good, entries, layout)
             entries = entries.distinct()
             keys = values.select("key").distinct()
-            # Subjects sorted by their normalised id (SPEC.md 2.6); one row per subject.
+            # Subjects sorted by their normalised id (docs/spec.md 2.6); one row per subject.
             record_id = F.dense_rank().over(Window.orderBy("key")) - 1
         else:
             values = attribute_values(good, layout=layout, rules=rules, key=F.col("row_number"))

@@ -1,4 +1,4 @@
-"""Per-task engine of ``aggregate_seeded`` synthesis (SPEC.md 4.4): records from reported aggregates.
+"""Per-task engine of ``aggregate_seeded`` synthesis (docs/spec.md 4.4): records from reported aggregates.
 
 This module never sees sensitive records: its only inputs are the reported (k-anonymous or DP)
 aggregate counts, the attribute-to-column map and the 1-count quota of the shard. A record grows

@@ -20,7 +20,7 @@ class IndexedLookup:
 
     Args:
         lookup: Reported aggregate counts (all lengths up to L).
-        count_scale: If set, every count becomes ``ceil(count * count_scale)`` (SPEC.md 4.4).
+        count_scale: If set, every count becomes ``ceil(count * count_scale)`` (docs/spec.md 4.4).
     """
 
     def __init__(self, lookup: CombinationLookup, count_scale: float | None = None) -> None:

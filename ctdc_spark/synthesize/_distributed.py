@@ -9,7 +9,7 @@ or shards are partitioned, and a recomputed task reproduces its rows exactly.
 
 Global steps are exact and distributed: consolidation quotas are split deterministically into
 shards whose quotas sum to the global ones, and suppression ranks each attribute's occurrences by
-a per-record random order (drawn with the record) and drops the first ``excess`` (SPEC.md 4.1).
+a per-record random order (drawn with the record) and drops the first ``excess`` (docs/spec.md 4.1).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def build_row_index(
     """Collect the sensitive records into the broadcast row index, failing early when too large.
 
     Collects ``record_id, attrs`` (about ``4 * nnz`` bytes) to the driver: the row index is by
-    design a broadcast constraint table (ARCHITECTURE.md 5).
+    design a broadcast constraint table (docs/architecture.md 5).
 
     Raises:
         ConfigError: when the estimated index exceeds ``synthesis.max_broadcast_mb``.
@@ -304,7 +304,7 @@ def sample_unseeded(
     seed: int,
     partitions: int,
 ) -> DataFrame:
-    """``unseeded``: exactly n records, record i drawn from its own stream (SPEC.md 4.2)."""
+    """``unseeded``: exactly n records, record i drawn from its own stream (docs/spec.md 4.2)."""
     key, suppress_key = stage_key(seed, "unseeded"), stage_key(seed, "suppress")
 
     def body(batch: pa.RecordBatch) -> SyntheticBatch:

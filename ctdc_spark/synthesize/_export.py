@@ -1,6 +1,6 @@
 """Render synthetic records in the original column layout, order them, and export them.
 
-SPEC.md 4.0: rows are rendered in header order (unknown cells empty, multi-value columns re-joined
+docs/spec.md 4.0: rows are rendered in header order (unknown cells empty, multi-value columns re-joined
 with their delimiter in expanded-column order), sorted lexicographically by their cells (the
 empty string first), then stably by descending number of non-empty cells. A synthetic record's
 id is its 0-based row in the released CSV, which the evaluation uses to name records.
@@ -125,7 +125,7 @@ def render_cells(synthetic: DataFrame, dictionary: DataFrame, layout: SourceLayo
 
 
 def released_order(rendered: DataFrame) -> DataFrame:
-    """Replace ``record_id`` by the record's 0-based row in the released file (SPEC.md 4.0)."""
+    """Replace ``record_id`` by the record's 0-based row in the released file (docs/spec.md 4.0)."""
     non_empty = F.size(F.filter("cells", lambda c: c != F.lit("")))
     # One window over all synthetic records: the released order is global by definition.
     order = Window.orderBy(non_empty.desc(), F.col("cells").asc())

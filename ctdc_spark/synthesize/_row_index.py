@@ -1,11 +1,11 @@
 """Which sensitive records hold an attribute set: the constraint table behind k-safe sampling.
 
-A :class:`RowIndex` answers two questions fast and vectorised (SPEC.md 4.0): the support of an
+A :class:`RowIndex` answers two questions fast and vectorised (docs/spec.md 4.0): the support of an
 attribute set, and, given the rows of a partial record, the support of the partial record plus each
 of a whole array of candidate attributes.
 
 Representation. Records are positions ``0..n-1``. Every *token* (an attribute, or the EMPTY value of
-a column: the records with no attribute in that column, SPEC.md 4.2) stores its rows either as sorted
+a column: the records with no attribute in that column, docs/spec.md 4.2) stores its rows either as sorted
 int32 ids (4 bytes per row) or as a packed bitmap of ``W = ceil(n / 64)`` uint64 words (``8 W``
 bytes), whichever is smaller: a token is *dense* when its support is at least ``2 W`` (about n/32).
 The records themselves are kept as CSR so that the attributes of a small row set can be gathered.

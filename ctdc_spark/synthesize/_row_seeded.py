@@ -1,4 +1,4 @@
-"""Per-task engines of ``row_seeded`` and ``value_seeded`` synthesis (SPEC.md 4.1 and 4.3).
+"""Per-task engines of ``row_seeded`` and ``value_seeded`` synthesis (docs/spec.md 4.1 and 4.3).
 
 * :func:`row_seeded_seeds` is phase 1: one k-safe random subset per sensitive record (seed).
 * :func:`consolidate` is phase 2 on one quota shard: it builds new k-safe records until the shard's
@@ -39,7 +39,7 @@ def row_seeded_seeds(
     """Phase 1 of ``row_seeded``: grow one k-safe subset of every seed record.
 
     Starting from the empty record, repeatedly draw an attribute of the seed whose addition keeps
-    support >= k, weighted by that support, until none is left (SPEC.md 4.1).
+    support >= k, weighted by that support, until none is left (docs/spec.md 4.1).
 
     Args:
         sampler: The k-safe sampler over all sensitive records.
@@ -128,12 +128,12 @@ def grown_from_combinations(
 
 
 def consolidation_available(single: npt.ArrayLike, not_used: npt.ArrayLike, k: int) -> IntArray:
-    """Attribute counts still to place after phase 1 (SPEC.md 4.1 phase 2, step 3).
+    """Attribute counts still to place after phase 1 (docs/spec.md 4.1 phase 2, step 3).
 
     ``available[a] = floor(single[a] / k) * k - single[a] + not_used[a]`` where ``single[a] >= k``,
     clipped at 0. For ``row_seeded``, ``not_used[a]`` is the number of seeds holding a whose
     synthetic record does not (``single[a] - phase-1 count of a``); for ``value_seeded`` it is
-    ``single[a]``, or the reported 1-count under oversampling control (SPEC.md 4.3).
+    ``single[a]``, or the reported 1-count under oversampling control (docs/spec.md 4.3).
 
     Args:
         single: ``int64[A]`` sensitive 1-counts.
@@ -151,7 +151,7 @@ def consolidation_available(single: npt.ArrayLike, not_used: npt.ArrayLike, k: i
 
 @dataclass(frozen=True)
 class OversamplingControl:
-    """``value_seeded`` oversampling control (SPEC.md 4.3) for one consolidation shard.
+    """``value_seeded`` oversampling control (docs/spec.md 4.3) for one consolidation shard.
 
     An attribute is rejected when, for a sub-combination s of the new record that is in the
     reported aggregates, ``syn[s] + 1 > agg[s] * (1 + ratio) * allowance_scale``; ``syn`` counts
@@ -223,7 +223,7 @@ def consolidate(
 
     Each record starts empty and draws, with the k-safe sampler, among the attributes still
     available whose column is unused; a placed attribute's count drops by one and leaves the pool
-    at zero (SPEC.md 4.1 phase 2). Every available attribute has support >= k, so every record
+    at zero (docs/spec.md 4.1 phase 2). Every available attribute has support >= k, so every record
     places at least one attribute and the loop ends with every count placed.
 
     Args:

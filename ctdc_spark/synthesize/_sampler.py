@@ -1,4 +1,4 @@
-"""The k-safe attribute sampler of SDS (SPEC.md 4.0) and the partial-record cache behind it.
+"""The k-safe attribute sampler of SDS (docs/spec.md 4.0) and the partial-record cache behind it.
 
 A synthetic record is grown one token at a time. For the current *partial record* P we need the
 support of P plus each candidate attribute; :class:`PartialCache` keeps, per sorted P, its size
@@ -248,7 +248,7 @@ class KSafeSampler:
 
     An attribute a is a candidate for partial record P when it comes from the seed, its column is
     not used in P and it is not in ``not_allowed``; its weight is ``c_D(P + a)`` if that is >= k,
-    and the draw follows :func:`sample_weighted` (SPEC.md 4.0).
+    and the draw follows :func:`sample_weighted` (docs/spec.md 4.0).
 
     Example:
         >>> index = RowIndex.from_csr([0, 2, 4, 5], [0, 2, 0, 2, 1], 3, [0, 0, 1])

@@ -1,10 +1,10 @@
-"""Per-task engine of ``unseeded`` synthesis (SPEC.md 4.2): one k-safe record per stable id.
+"""Per-task engine of ``unseeded`` synthesis (docs/spec.md 4.2): one k-safe record per stable id.
 
 For each record the columns are visited in a random order; in each column a value is drawn with
 weight equal to its support within the rows matching the record so far, values supported by fewer
 than k of those rows are folded into EMPTY (no value), and EMPTY is drawn with the size of that pool.
 As in SDS, choosing EMPTY keeps only the rows that are truly empty in the column (not the rows of the
-folded rare values), so a record can stop gaining values early (the SPEC's noted quirk).
+folded rare values), so a record can stop gaining values early (docs/spec.md's noted quirk).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def unseeded(
 
 
 def _draw_value(counts: IntArray, size: int, k: int, u: float) -> tuple[int, int]:
-    """Draw one column's value for a record whose rows number ``size`` (SPEC.md 4.2).
+    """Draw one column's value for a record whose rows number ``size`` (docs/spec.md 4.2).
 
     Args:
         counts: Rows holding each of the column's values (ascending ids).

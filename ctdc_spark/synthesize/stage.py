@@ -1,4 +1,4 @@
-"""The synthesize stage: k-synthetic microdata in every SDS mode (SPEC.md section 4), and ``fitted``
+"""The synthesize stage: k-synthetic microdata in every SDS mode (docs/spec.md section 4), and ``fitted``
 (guarantee-safe candidates weighed to the released aggregates, :mod:`._fit`).
 
 Writes the public ``synthetic_records`` Delta table and ``synthetic_microdata.csv`` (plus the
@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 
 
 def _targets(single: np.ndarray, k: int) -> np.ndarray:
-    """Reported 1-counts: floor(count / k) * k, 0 below k (SPEC.md 3.2)."""
+    """Reported 1-counts: floor(count / k) * k, 0 below k (docs/spec.md 3.2)."""
     return np.where(single >= k, single // k * k, 0).astype(np.int64)
 
 
@@ -191,7 +191,8 @@ def _sensitive_modes(spark: SparkSession, ctx: RunContext) -> Iterator[tuple[Dat
                 seeded = caches.enter_context(cached(sampled, StorageLevel.MEMORY_AND_DISK))
                 placed = to_numpy_counts(attribute_counts(seeded), len(single))
                 available = consolidation_available(single, single - placed, k)
-            else:  # value_seeded: consolidation only, targets = the reported 1-counts (SPEC.md 4.3 intent)
+            else:
+                # value_seeded: consolidation only, targets = the reported 1-counts (docs/spec.md 4.3 intent)
                 seeded = None
                 available = consolidation_available(single, single, k)
             available = np.where(inputs.supported >= k, available, 0)

@@ -2,9 +2,9 @@
 
 One task spark-submits ``jobs/run_pipeline.py`` in client mode against a Spark cluster; the run id is derived
 from the data interval, so a retry or a manual re-run of the same interval reuses the same run id and the
-pipeline's idempotent Delta writes make it a no-op for whatever already committed (RELIABILITY.md 1.2, 5.2).
-The run id is a UTC timestamp (``20260803T000000Z``), so it sorts, and anything derived from it (e.g. a Delta
-``txnVersion``) increases monotonically with the schedule.
+pipeline's idempotent Delta writes make it a no-op for whatever already committed (docs/reliability.md 1.2,
+5.2). The run id is a UTC timestamp (``20260803T000000Z``), so it sorts, and anything derived from it (e.g. a
+Delta ``txnVersion``) increases monotonically with the schedule.
 
 What the task runs (client mode; exit code 0/2/3/1 of ctdc-spark becomes the task state)::
 
@@ -31,7 +31,7 @@ Deployment:
 Privacy: Airflow keeps every spark-submit output line in the task log, and on failure the provider appends the
 last log lines to the exception. ctdc-spark never prints data values, and ``conf/log4j2-cluster.properties``
 keeps Spark at WARN (at INFO Delta logs column statistics); keep the task logs under the access control of
-the raw data anyway. ``max_active_runs=1`` keeps a single writer per table (RELIABILITY.md 1.1, 5.2).
+the raw data anyway. ``max_active_runs=1`` keeps a single writer per table (docs/reliability.md 1.1, 5.2).
 """
 
 from __future__ import annotations

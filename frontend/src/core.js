@@ -1,7 +1,7 @@
 /*
  * The explorer's data model and counting engine. No DOM access, so it runs (and is unit-tested) under Node too.
  *
- * Terms (SPEC.md 2.4, EXPLORER.md 5.0):
+ * Terms (docs/spec.md 2.4, docs/explorer.md 5.0):
  *  - an *attribute* is one "column:value" pair; attributes are numbered 0..A-1 in canonical order (byte order of
  *    their "column:value" strings), so a sorted array of attribute ids IS the canonical combination key;
  *  - a *selection* is a set of attributes with at most one per column, combined with AND;

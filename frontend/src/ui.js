@@ -1,5 +1,5 @@
 /*
- * The explorer UI (EXPLORER.md): views, charts, URL-hash state, accessibility and test hooks.
+ * The explorer UI (docs/explorer.md): views, charts, URL-hash state, accessibility and test hooks.
  *
  * Structure
  *   1. bootstrap and small helpers (DOM builder, formatting, labels)

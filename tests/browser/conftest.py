@@ -1,4 +1,4 @@
-"""Headless-Chromium fixtures for the explorer tests (EXPLORER.md A.5.5).
+"""Headless-Chromium fixtures for the explorer tests (docs/explorer.md A.5.5).
 
 The page is opened from ``file://`` exactly as a user would, WITHOUT ``--allow-file-access-from-files``, in a
 fresh user-data directory. Every page records console errors, uncaught exceptions and network requests so a

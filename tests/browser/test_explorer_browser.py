@@ -1,4 +1,4 @@
-"""The explorer in headless Chromium, from file:// (EXPLORER.md A.5.5).
+"""The explorer in headless Chromium, from file:// (docs/explorer.md A.5.5).
 
 Golden numbers come from ``explorer_fixture`` (explicit records, brute-force aggregates), never from the
 page's own code, so bitsets, caches and binary search are checked independently.

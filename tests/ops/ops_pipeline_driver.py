@@ -5,7 +5,7 @@ installing the faults the environment asks for:
 
 * ``CTDC_OPS_EXIT_AFTER_COMMIT=<table>``: the driver process dies (``os._exit(1)``, no cleanup, no
   manifest row, the run lock left behind) right after the commit of ``<table>``, i.e. between two
-  table commits of a stage (RELIABILITY.md 1.2 "kill the driver after table A's commit").
+  table commits of a stage (docs/reliability.md 1.2 "kill the driver after table A's commit").
 * ``CTDC_OPS_SPARK_FAILURE=<stage>``: when ``<stage>`` starts, a Spark job reads the input CSV and
   parses every cell with Python's ``int()`` inside a ``mapInPandas`` task, so on an input with a
   non-numeric cell a task fails with ``ValueError: invalid literal for int() with base 10: '<value>'``:

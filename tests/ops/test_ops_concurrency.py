@@ -1,4 +1,4 @@
-"""Runs started at the same time against one output root (RELIABILITY.md 1.1, 5.2).
+"""Runs started at the same time against one output root (docs/reliability.md 1.1, 5.2).
 
 Three CLI processes start together on the same input and output root (tests/ops/_ops.py data, conf/local.yaml,
 ``local[2]`` each): X and Y with different run ids, and a second X. Expected:

@@ -1,6 +1,6 @@
 """Fault injection: the fault points (ctdc_spark/_faults.py) and the tests' hooks (tests/ops/faults.py).
 
-The hooks are proved on a tiny stand-alone job (tests/ops/ops_fault_job.py). RELIABILITY.md section 2.3,
+The hooks are proved on a tiny stand-alone job (tests/ops/ops_fault_job.py). docs/reliability.md section 2.3,
 task retry: ``local[2,2]`` with :func:`faults.fail_first_attempt` at the job's ``map`` point gives the
 clean result; ``local[2]`` (no retries) fails. Executor loss is proved on the whole pipeline, on the
 standalone cluster (tests/ops/test_ops_cluster.py), where :func:`faults.kill_executor` SIGKILLs an

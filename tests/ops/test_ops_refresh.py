@@ -1,4 +1,5 @@
-"""Scheduled-refresh semantics (RELIABILITY.md 1.2, 1.3, 1.6, 5): reruns, partial failures, manifest, latest.
+"""Scheduled-refresh semantics (docs/reliability.md 1.2, 1.3, 1.6, 5): reruns, partial failures, manifest,
+latest.
 
 Runs the whole pipeline in-process on the shared ``local[2]`` session (tests/ops/_ops.py: 1,500 CTDC-shaped
 rows, k = 5, L = 3, explicit seed and release date) under one output root:
@@ -52,7 +53,7 @@ RUN_A = "ops-run-A"
 RUN_B = "ops-run-B"  # same length as RUN_A: bundles are compared byte for byte with the id swapped
 RUN_C = "ops-run-C"
 
-# What each stage writes (ARCHITECTURE.md 4, default k-anonymity mode with the risk analysis).
+# What each stage writes (docs/architecture.md 4, default k-anonymity mode with the risk analysis).
 STAGE_TABLES = {
     "prepare": ("records", "attributes", "columns"),
     "aggregate": ("sensitive_aggregates", "reportable_aggregates", "risk_by_length"),

@@ -1,4 +1,5 @@
-"""Side doors closed (RELIABILITY.md 3.6, ARCHITECTURE.md 7): no UI, no event log, no values in failures.
+"""Side doors closed (docs/reliability.md 3.6, docs/architecture.md 7): no UI, no event log, no values in
+failures.
 
 * Every default keeps Spark's application UI and event log off: the session defaults, conf/local.yaml,
   conf/cluster.yaml, the shared test session, ``scripts/local_cluster.py``'s spark-submit line, the

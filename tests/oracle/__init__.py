@@ -1,15 +1,15 @@
 """The one reference implementation of SDS semantics that tests and benchmarks check ctdc-spark against.
 
-Small and written to be read next to SPEC.md, in plain Python and numpy: it shares no code with
+Small and written to be read next to docs/spec.md, in plain Python and numpy: it shares no code with
 the library's engines (it may use its public config and types), so a bug in an engine cannot hide
 in the expectation too. Every brute-force check in ``tests/`` and every one-process baseline in
-``scripts/`` uses it; ``tests/unit/test_oracle.py`` checks it against SPEC.md's worked numbers.
+``scripts/`` uses it; ``tests/unit/test_oracle.py`` checks it against docs/spec.md's worked numbers.
 
-* :mod:`tests.oracle.records`: which cells are attributes, and records as attribute ids (SPEC.md 2).
-* :mod:`tests.oracle.aggregates`: exact combination counts and k-anonymous protection (SPEC.md 3.1-3.2).
+* :mod:`tests.oracle.records`: which cells are attributes, and records as attribute ids (docs/spec.md 2).
+* :mod:`tests.oracle.aggregates`: exact combination counts and k-anonymous protection (docs/spec.md 3.1-3.2).
 * :mod:`tests.oracle.synthesis`: support, weighted draws, ``row_seeded`` and ``aggregate_seeded``'s
-  weights (SPEC.md 4).
-* :mod:`tests.oracle.dp`: DP candidate sets and post-processing (SPEC.md 3.4).
+  weights (docs/spec.md 4).
+* :mod:`tests.oracle.dp`: DP candidate sets and post-processing (docs/spec.md 3.4).
 
 Scripts run from the repository root with ``PYTHONPATH=.`` import it as ``tests.oracle``.
 """

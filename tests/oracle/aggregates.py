@@ -1,4 +1,4 @@
-"""Exact counts of attribute combinations and their k-anonymous protection (SPEC.md 3.1-3.2).
+"""Exact counts of attribute combinations and their k-anonymous protection (docs/spec.md 3.1-3.2).
 
 A combination is a tuple of attributes in canonical (ascending) order. Its count ``c_D(C)`` is the
 number of records holding every attribute of C; only combinations that some record holds are
@@ -34,7 +34,7 @@ def sub_combinations(record: Iterable[Attribute], max_length: int) -> list[tuple
 
 
 def combination_string(attributes: Iterable[str]) -> str:
-    """SDS's text of a combination: its attributes in canonical order joined by ``;`` (SPEC.md 2.4).
+    """SDS's text of a combination: its attributes in canonical order joined by ``;`` (docs/spec.md 2.4).
 
     Example:
         >>> combination_string(["B:b1", "A:a2"])
@@ -120,7 +120,7 @@ def rounded_down(count: int, k: int) -> int: ...
 @overload
 def rounded_down(count: IntArray, k: int) -> IntArray: ...
 def rounded_down(count: int | IntArray, k: int) -> int | IntArray:
-    """The reported value of a count: ``floor(count / k) * k`` (SPEC.md 3.2; 0 means not reported)."""
+    """The reported value of a count: ``floor(count / k) * k`` (docs/spec.md 3.2; 0 means not reported)."""
     return count // k * k
 
 

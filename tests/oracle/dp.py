@@ -1,4 +1,4 @@
-"""The deterministic parts of SDS's DP aggregation (SPEC.md 3.4 Steps B and C), written literally."""
+"""The deterministic parts of SDS's DP aggregation (docs/spec.md 3.4 Steps B and C), written literally."""
 
 from __future__ import annotations
 

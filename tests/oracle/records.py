@@ -1,9 +1,9 @@
-"""Which cells are attributes, and records as attribute ids (SPEC.md 2.2-2.5).
+"""Which cells are attributes, and records as attribute ids (docs/spec.md 2.2-2.5).
 
 An attribute is the string ``"{column}:{value}"`` of a normalised header and a normalised value; a
 record is the set of its attributes. Encoded records number the attributes in canonical order: the
 ascending attribute strings, which for Python strings is the byte order of their UTF-8 encoding that
-SDS sorts by (SPEC.md 2.4), so a record's ascending ids are its canonical combination order.
+SDS sorts by (docs/spec.md 2.4), so a record's ascending ids are its canonical combination order.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _INDICATOR = "1"
 
 
 def normalise(text: str) -> str:
-    """A header or value as SDS stores it (SPEC.md 2.2).
+    """A header or value as SDS stores it (docs/spec.md 2.2).
 
     Trims surrounding whitespace, turns each run of tabs and line breaks into one space, then
     replaces the reserved delimiters ``;`` and ``:``.
@@ -51,9 +51,9 @@ class CellRules:
 
     Attributes:
         unknown_values: Values that mean "unknown" (normalised here); ``""`` always is one.
-        sensitive_zeros: Headers of the columns where ``"0"`` is an ordinary value (SPEC.md 2.3).
+        sensitive_zeros: Headers of the columns where ``"0"`` is an ordinary value (docs/spec.md 2.3).
         multi_value_columns: Header -> delimiter of the columns whose cells list several values
-            (SPEC.md 2.5).
+            (docs/spec.md 2.5).
 
     Headers are matched after normalisation, exactly (SDS also ignores case; callers here spell
     them as in the file).
@@ -76,7 +76,8 @@ class CellRules:
         return {normalise(c): d for c, d in (self.multi_value_columns or {}).items()}
 
     def is_attribute(self, column: str, value: str) -> bool:
-        """SPEC.md 2.3: a normalised value is an attribute unless unknown (or empty) or a plain ``"0"``."""
+        """docs/spec.md 2.3: a normalised value is an attribute unless unknown (or empty) or a plain
+        ``"0"``."""
         if value in self._unknown:
             return False
         return value != "0" or column in self._zero_columns
@@ -85,7 +86,7 @@ class CellRules:
         """The attributes one cell contributes: none, one, or one per piece of a multi-value cell.
 
         A piece ``v`` of a multi-value column ``C`` becomes the attribute ``C_v:1`` of the expanded
-        binary column ``C_v`` (SPEC.md 2.5).
+        binary column ``C_v`` (docs/spec.md 2.5).
         """
         column = normalise(header)
         delimiter = self._delimiters.get(column)

@@ -1,4 +1,4 @@
-"""k-safe synthesis as SDS defines it (SPEC.md 1.2 and 4): support, weighted draws, ``row_seeded``.
+"""k-safe synthesis as SDS defines it (docs/spec.md 1.2 and 4): support, weighted draws, ``row_seeded``.
 
 Randomness is the caller's: every draw takes a uniform number ``u`` in [0, 1) from a function the
 caller passes (one per record), so a test can drive the reference with the library's own record
@@ -26,13 +26,13 @@ CACHE_ENTRIES = 100_000
 
 
 def support(records: Iterable[Iterable[Attribute]], combination: Iterable[Attribute]) -> int:
-    """``c_D(A)``: how many records hold every attribute of ``combination`` (SPEC.md 1.2)."""
+    """``c_D(A)``: how many records hold every attribute of ``combination`` (docs/spec.md 1.2)."""
     wanted = set(combination)
     return sum(1 for r in records if wanted.issubset(r))
 
 
 def sample_weighted(weights: Sequence[int], u: float) -> int | None:
-    """SDS ``sample_weighted`` (SPEC.md 4.0) with ``r = floor(u * total) + 1``.
+    """SDS ``sample_weighted`` (docs/spec.md 4.0) with ``r = floor(u * total) + 1``.
 
     Keys are visited by ascending weight (ties in the given order) and the first whose cumulative
     weight reaches r wins, so a key is drawn with probability weight / total.
@@ -61,7 +61,7 @@ class PartialSupports:
 
     The rows of P are the rows of P without its largest attribute that hold that attribute; the
     supports are a count of the attributes in those rows. Both are kept for the most recent
-    ``cache_entries`` partial records: a speed-up only (SPEC.md 4.0's cache), never a change.
+    ``cache_entries`` partial records: a speed-up only (docs/spec.md 4.0's cache), never a change.
     """
 
     def __init__(
@@ -115,7 +115,7 @@ def grow(
     k: int,
     uniform: Uniform,
 ) -> list[int]:
-    """One k-safe record drawn from ``candidates`` (SPEC.md 4.0 ``sample_next_attr_from_seed``, looped).
+    """One k-safe record drawn from ``candidates`` (docs/spec.md 4.0 ``sample_next_attr_from_seed``, looped).
 
     From the empty record, repeatedly draw a candidate of a column the record does not use yet whose
     addition keeps support >= k, weighted by that support, until none is left.
@@ -150,7 +150,7 @@ def seeded_records(
 
 
 def consolidation_quota(single: IntArray, synthesized: IntArray, k: int) -> IntArray:
-    """``available[a]`` of SPEC.md 4.1 phase 2: the reported count minus the count already synthesized.
+    """``available[a]`` of docs/spec.md 4.1 phase 2: the reported count minus the count already synthesized.
 
     Attributes with support below k, or already at their reported count, get 0.
     """
@@ -187,7 +187,7 @@ def consolidate(
 def suppress(
     records: Sequence[Sequence[int]], targets: npt.ArrayLike, order: Iterable[int]
 ) -> list[tuple[int, list[int]]]:
-    """``row_seeded`` phase 3: drop attributes above their reported count (SPEC.md 4.1).
+    """``row_seeded`` phase 3: drop attributes above their reported count (docs/spec.md 4.1).
 
     ``excess[a]`` = the count of a in ``records`` minus ``targets[a]``, where positive. Records are
     visited in ``order`` (SDS: a uniform shuffle) and, within a record, in ascending attribute order;
@@ -214,7 +214,7 @@ def row_seeded(
     rng: random.Random,
     cache_entries: int = CACHE_ENTRIES,
 ) -> list[list[int]]:
-    """SDS ``row_seeded`` (SPEC.md 4.1): seeded rows, consolidation, then suppression in a random order.
+    """SDS ``row_seeded`` (docs/spec.md 4.1): seeded rows, consolidation, then suppression in a random order.
 
     Args:
         seeds: The sensitive records (attribute ids).
@@ -247,7 +247,8 @@ def aggregate_seeded_weight(
     reporting_length: int,
     percentile: float,
 ) -> int:
-    """The weight of adding ``attribute`` to ``record`` in ``aggregate_seeded`` (SPEC.md 4.4); 0 = ineligible.
+    """The weight of adding ``attribute`` to ``record`` in ``aggregate_seeded`` (docs/spec.md 4.4); 0 =
+    ineligible.
 
     ``w(s)`` = ``aggregates[s] - synthesized[s]`` when positive, undefined otherwise (or when s is
     not in the aggregates). Up to L attributes the weight is w of the new record; beyond L it is the

@@ -1,4 +1,4 @@
-"""Aggregation: SDS's worked counts (SPEC.md 8), the reference implementation's counts (tests.oracle),
+"""Aggregation: SDS's worked counts (docs/spec.md 8), the reference implementation's counts (tests.oracle),
 partition independence."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""DP marginals on Spark (SPEC.md 3.4): the stage's wiring, its task functions and its guarantees.
+"""DP marginals on Spark (docs/spec.md 3.4): the stage's wiring, its task functions and its guarantees.
 
 Pure tests (no Spark) cover Step A through the stage, the per-task numpy (valid tuples, bounding,
 noisy release), an empirical privacy-loss check of a level's release on neighbouring counts, the
 budget state, metadata and record-count line. Spark tests are few and small: candidate generation
-(SPEC.md 8.2), post-processing, the test hook (1 vs 7 partitions), runs without it, and one
-end-to-end pipeline run with SPEC.md 8.3 parameters.
+(docs/spec.md 8.2), post-processing, the test hook (1 vs 7 partitions), runs without it, and one
+end-to-end pipeline run with docs/spec.md 8.3 parameters.
 """
 
 from __future__ import annotations
@@ -400,7 +400,7 @@ def test_update_metadata_merges_sections(tmp_path: Path) -> None:
 
 # --- Spark: candidates and post-processing -----------------------------------------------------
 
-# test_noise_aggregator.csv (SPEC.md 8.2): A:a1 A:a2 B:b1 B:b2 C:c1 D:d1 D:d2 in canonical order.
+# test_noise_aggregator.csv (docs/spec.md 8.2): A:a1 A:a2 B:b1 B:b2 C:c1 D:d1 D:d2 in canonical order.
 NOISE_AGGREGATOR_COLUMNS = (0, 0, 1, 1, 2, 3, 3)
 
 
@@ -440,7 +440,7 @@ def test_candidate_counts_of_the_noise_aggregator_resource(spark: SparkSession) 
 
 @pytest.mark.spark
 def test_post_processing_matches_sds(spark: SparkSession) -> None:
-    # The SPEC example (A:a1;B:b1 = 25 and its child 30 -> 25), a missing parent (1, 3) that takes
+    # The docs/spec.md example (A:a1;B:b1 = 25 and its child 30 -> 25), a missing parent (1, 3) that takes
     # the largest child count, a rounded-away zero, and half-way rounding away from zero.
     noisy = {
         (0,): 40.2,
@@ -573,7 +573,7 @@ def test_without_the_hook_runs_differ_but_a_rerun_reuses_its_noise(
 def test_pipeline_releases_dp_aggregates_with_spec_8_3_parameters(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    # SPEC.md 8.3 case A (eps 4, N_p 0.005, Q_p 0.01, L 4, p = [1, .5, .33, .25], n' = 10,000) with
+    # docs/spec.md 8.3 case A (eps 4, N_p 0.005, Q_p 0.01, L 4, p = [1, .5, .33, .25], n' = 10,000) with
     # the protected count and Delta_k stored ahead, so every parameter is deterministic.
     data_rows = "".join(SDS_EXAMPLE_CSV.splitlines(keepends=True)[1:])
     csv = write_text(tmp_path / "example.csv", SDS_EXAMPLE_CSV + data_rows * 39)

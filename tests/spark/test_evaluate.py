@@ -1,4 +1,4 @@
-"""Evaluation: SPEC.md 8.1 reference numbers, public/private separation, independent verification.
+"""Evaluation: docs/spec.md 8.1 reference numbers, public/private separation, independent verification.
 
 The synthesize stage is developed separately, so these tests write the ``synthetic_records`` table
 themselves (``col:value`` rows converted to attribute ids through the run's dictionary) and mark
@@ -58,7 +58,7 @@ from tests.conftest import SDS_EXAMPLE_CSV, job_config, run_stages, write_text
 
 SDS_HEADERS = SDS_EXAMPLE_CSV.splitlines()[0].split(",")
 
-# The README's 15-row row_seeded output of SPEC.md 8.1, in the README's order.
+# The README's 15-row row_seeded output of docs/spec.md 8.1, in the README's order.
 SPEC_8_1_SYNTHETIC = [
     *[["A:a1", "B:b1", "C:c1", "D:d1"]] * 3,
     ["B:b2", "C:c2", "D:d2"],
@@ -74,7 +74,7 @@ SPEC_8_1_SYNTHETIC = [
 
 
 def sds_output_order(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[list[str]]:
-    """SPEC.md 4.0 final formatting: rows rendered in header order (empty cells ""), sorted
+    """docs/spec.md 4.0 final formatting: rows rendered in header order (empty cells ""), sorted
     lexicographically, then stably by descending number of non-empty cells."""
 
     def rendered(row: Sequence[str]) -> list[str]:
@@ -293,12 +293,12 @@ def test_update_metadata_merges_and_removes_sections(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# SPEC.md 8.1: the SDS CLI README example
+# docs/spec.md 8.1: the SDS CLI README example
 # ---------------------------------------------------------------------------------------------
 
 
 def test_readme_order_is_the_sds_output_order() -> None:
-    # Record ids are rows of the *sorted* synthetic file (SPEC.md 4.0 and 5.1); the README happens
+    # Record ids are rows of the *sorted* synthetic file (docs/spec.md 4.0 and 5.1); the README happens
     # to list its 15 rows in exactly that order, so README row i is record i.
     assert sds_output_order(SPEC_8_1_SYNTHETIC, SDS_HEADERS) == SPEC_8_1_SYNTHETIC
 
@@ -400,7 +400,7 @@ def _counts(tsv: Path) -> dict[tuple[str, ...], int]:
 
 
 def _spec_8_1_fields(stats: dict[str, Any]) -> dict[str, Any]:
-    """The public stats without what SPEC.md 8.1 does not state (proportional error by length, multi,
+    """The public stats without what docs/spec.md 8.1 does not state (proportional error by length, multi,
     agreement: checked by brute force in the test below)."""
     by_length = [{k: v for k, v in r.items() if k != "mean_proportional_error"} for r in stats["by_length"]]
     return {"by_length": by_length, **{key: stats[key] for key in ("by_bucket", "overall")}}
@@ -562,7 +562,7 @@ def test_offline_report(example: Path) -> None:
 
 @pytest.mark.spark
 def test_tiny_inputs_are_not_attacked_and_the_report_says_why(example: Path) -> None:
-    # 11 records give no control set worth measuring: nothing is held out (the SPEC.md 8.1
+    # 11 records give no control set worth measuring: nothing is held out (the docs/spec.md 8.1
     # outputs above stay exact) and the private report explains the skip.
     attacks = json.loads((example / "private/test/evaluation_private.json").read_text())["attacks"]
     assert attacks["status"] == "not_run"
@@ -595,7 +595,7 @@ def test_public_file_holds_no_sensitive_referenced_metric(example: Path) -> None
     keys = re.findall(r'"([a-z_]+)":', text)
     assert not [k for k in keys if any(name in k for name in PRIVATE_ONLY_NAMES)]
     numbers = set(re.findall(r"-?\d+\.\d+", text))
-    # Distinctive values of SPEC.md 8.1's private metrics (MPE, suppression, MAE against true counts,
+    # Distinctive values of docs/spec.md 8.1's private metrics (MPE, suppression, MAE against true counts,
     # mean true counts, expansion, % risky records, the exact record count).
     for value in ("0.1819", "64.8", "61.5", "0.3125", "0.3428", "1.934", "3.538", "36.36", "80.0"):
         assert not any(n.startswith(value) for n in numbers), value

@@ -1,4 +1,4 @@
-"""The prepare stage on SDS's edge-case files (SPEC.md 8.2) and on the shared real datasets."""
+"""The prepare stage on SDS's edge-case files (docs/spec.md 8.2) and on the shared real datasets."""
 
 from __future__ import annotations
 

@@ -207,7 +207,7 @@ def test_released_layout_and_order(spark: SparkSession, shared_data: Path, tmp_p
     assert rows[0] == ["A", "B", "C", "D"]  # original columns, multi-value columns re-joined
     body = rows[1:]
     filled = [sum(1 for c in r if c) for r in body]
-    assert filled == sorted(filled, reverse=True)  # longest records first (SPEC.md 4.0)
+    assert filled == sorted(filled, reverse=True)  # longest records first (docs/spec.md 4.0)
     for size in set(filled):
         group = [r for r, f in zip(body, filled, strict=True) if f == size]
         assert group == sorted(group)  # then lexicographic

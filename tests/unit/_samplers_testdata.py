@@ -1,7 +1,7 @@
 """Random small tables for the sampler tests (no Spark, no sampler code).
 
 Their expected values come from the reference implementation, :mod:`tests.oracle`, so the tests
-check the vectorised engines against an independent formulation of SPEC.md sections 1.2 and 4.
+check the vectorised engines against an independent formulation of docs/spec.md sections 1.2 and 4.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ not switchable by the environment), the privacy accounting OpenDP states, and th
 Pure Python, no Spark. Production noise cannot be seeded, so its statistical tests use thresholds
 whose false-alarm probability is about 1e-6 or less, and each has a negative control with half the
 noise that must be detected (in the spirit of Tumult Core's ``NOISE_SCALE_FUDGE_FACTOR`` tests,
-RELIABILITY.md 3.1). Sample sizes are small because OpenDP's exact samplers draw about 1e5 values
+docs/reliability.md 3.1). Sample sizes are small because OpenDP's exact samplers draw about 1e5 values
 per second.
 """
 

@@ -1,6 +1,6 @@
-"""DP parameter arithmetic (SPEC.md 3.4 Step A/B.6, 3.4.2) checked against the SPEC 8.3 vectors.
+"""DP parameter arithmetic (docs/spec.md 3.4 Step A/B.6, 3.4.2) checked against the docs/spec.md 8.3 vectors.
 
-Pure Python, no Spark. Expected numbers are compared to the precision SPEC.md prints them with
+Pure Python, no Spark. Expected numbers are compared to the precision docs/spec.md prints them with
 (half a unit in the last printed digit).
 """
 
@@ -60,7 +60,7 @@ def spec_params(
     n_p: float | None = 0.005,
     q_p: float = 0.01,
 ) -> NoiseParameters:
-    """SPEC 8.3 parameters "with n' = n": the protected count is taken equal to the true one."""
+    """docs/spec.md 8.3 parameters "with n' = n": the protected count is taken equal to the true one."""
     return compute_noise_parameters(
         epsilon=epsilon,
         delta=None,
@@ -77,7 +77,7 @@ def spec_params(
 CASE_A = {"n": 10_000, "length": 4, "proportions": (1.0, 0.5, 0.33, 0.25)}
 
 
-# --- SPEC 8.3 ----------------------------------------------------------------------------------
+# --- docs/spec.md 8.3 ----------------------------------------------------------------------------------
 
 
 def test_spec_8_3_case_a_n_10000() -> None:
@@ -102,7 +102,7 @@ def test_spec_8_3_case_b_n_1000() -> None:
 
 
 def test_spec_8_3_case_c_prioritize_long_l3() -> None:
-    # SPEC lists eps = 4, L = 3, p = [1, 1/2, 1/3], n = 10,000; the printed numbers hold with the
+    # docs/spec.md lists eps = 4, L = 3, p = [1, 1/2, 1/3], n = 10,000; the printed numbers hold with the
     # same N_p = 0.005 and Q_p = 0.01 as the cases above (without N_p, eps_Q would be 0.043562).
     proportions = sigma_proportions_for(DpConfig(accuracy_mode="prioritize_long"), 3)
     p = spec_params(n=10_000, length=3, proportions=proportions)
@@ -454,7 +454,7 @@ def test_discrete_gaussian_tail_is_the_distribution() -> None:
 def test_released_length_1_threshold_of_the_spec_example(
     delta_1: int, continuous: float, released: float
 ) -> None:
-    # SPEC.md 8.3 (eps 4, L 4, n' = 10,000): SDS's rho_1 for continuous noise, and the threshold the
+    # docs/spec.md 8.3 (eps 4, L 4, n' = 10,000): SDS's rho_1 for continuous noise, and the threshold the
     # discrete Gaussian needs for the same delta / 2 (at most one count above it).
     p = spec_params(**CASE_A)  # type: ignore[arg-type]
     spec = thresholds_for(DpConfig(), 4)

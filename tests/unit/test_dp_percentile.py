@@ -1,4 +1,4 @@
-"""DP percentile (SPEC.md 3.4.1): SDS's reference score vectors, R-8 quantile, report-noisy-max,
+"""DP percentile (docs/spec.md 3.4.1): SDS's reference score vectors, R-8 quantile, report-noisy-max,
 and the sound rank mechanism used by default (its public candidates, sensitivity-1 utility, and an
 empirical privacy-loss check in which SDS's scores fail).
 

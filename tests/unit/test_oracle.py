@@ -1,6 +1,6 @@
-"""The reference implementation (tests/oracle) against SPEC.md's worked numbers and hand-made cases.
+"""The reference implementation (tests/oracle) against docs/spec.md's worked numbers and hand-made cases.
 
-Everything else is checked against the oracle, so these expectations are literal: SPEC.md 8's
+Everything else is checked against the oracle, so these expectations are literal: docs/spec.md 8's
 numbers (derived there from SDS's own tests and README) and cases small enough to count by hand.
 """
 
@@ -55,7 +55,7 @@ def _key(combination: tuple[str, ...]) -> str:
     return ";".join(combination)
 
 
-# --- SPEC.md 2: which cells are attributes ---------------------------------------------------------
+# --- docs/spec.md 2: which cells are attributes ---------------------------------------------------------
 
 
 def test_data_block_normalisation_zeros_and_empties(shared_data: Path) -> None:
@@ -79,7 +79,7 @@ def test_multi_value_pieces_are_trimmed_normalised_deduplicated_and_expanded(sha
     # Pieces "0" and "" are no attribute; a quoted cell is one value, normalised.
     assert records[1] == {"RowID:2", "A:a1", "C_c1:1", "D_d1:1", "D_d4:1"}
     assert "G<colon>SenseZeros:Value<semicolon>ToNormalize" in records[2]
-    # SPEC.md's headers but F, whose cells are all "0": a column with no attribute.
+    # docs/spec.md's headers but F, whose cells are all "0": a column with no attribute.
     assert {column_of(a) for r in records for a in r} == {
         "RowID", "A", "B_b1", "B_b3", "B_b4", "C_c1", "C_c2", "C_c3",
         "G<colon>SenseZeros", "D_d1", "D_d3", "D_d4",
@@ -104,7 +104,7 @@ def test_frame_encoding_numbers_attributes_in_byte_order() -> None:
     assert same.names == encoded.names and same.records() == encoded.records()
 
 
-# --- SPEC.md 3: counts and protection ------------------------------------------------------------
+# --- docs/spec.md 3: counts and protection ------------------------------------------------------------
 
 
 def test_spec_8_1_cli_readme_aggregates() -> None:
@@ -166,7 +166,7 @@ def test_sub_combinations_and_support() -> None:
     assert support([{1, 2}], ()) == 1
 
 
-# --- SPEC.md 4: synthesis --------------------------------------------------------------------------
+# --- docs/spec.md 4: synthesis --------------------------------------------------------------------------
 
 
 def test_sample_weighted_visits_keys_by_ascending_weight() -> None:
@@ -237,7 +237,7 @@ def test_aggregate_seeded_weight_up_to_and_beyond_l() -> None:
     assert aggregate_seeded_weight({(0,): 1, (1,): 1}, {}, [0], 1, reporting_length=2, percentile=50) == 0
 
 
-# --- SPEC.md 3.4: DP candidates and post-processing ------------------------------------------------
+# --- docs/spec.md 3.4: DP candidates and post-processing ------------------------------------------------
 
 
 def test_spec_8_2_noise_aggregator_candidates(shared_data: Path) -> None:
@@ -259,7 +259,8 @@ def test_valid_tuples_need_every_shorter_subset_to_survive() -> None:
 
 
 def test_spec_3_4_post_processing() -> None:
-    # SPEC's example (A:a1;B:b1 = 25, its child 30 -> 25) and a missing parent taking its largest child.
+    # docs/spec.md's example (A:a1;B:b1 = 25, its child 30 -> 25) and a missing parent taking its largest
+    # child.
     got = dp_post_process({(0,): 40, (1,): 38, (2,): 31, (0, 1): 25, (0, 1, 2): 30, (1, 2, 3): 9, (3,): 20})
     assert got[(0, 1, 2)] == 25
     assert got[(1, 2)] == 30 and got[(1, 3)] == 9 and got[(2, 3)] == 9 and got[(0, 2)] == 30

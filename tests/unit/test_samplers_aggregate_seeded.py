@@ -1,4 +1,4 @@
-"""aggregate_seeded engine: never creates an unreported short combination (SPEC.md 4.4)."""
+"""aggregate_seeded engine: never creates an unreported short combination (docs/spec.md 4.4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """row_seeded / value_seeded engines: the reference's draws exactly, k-safety, exact counts, determinism.
 
-SPEC.md 4.1 and 4.3. Driven by the same record streams, the engines must make the reference's
+docs/spec.md 4.1 and 4.3. Driven by the same record streams, the engines must make the reference's
 (:mod:`tests.oracle`) draws one for one, whatever their cache, index or local tables do.
 """
 

@@ -1,4 +1,4 @@
-"""unseeded engine: one k-safe record per id, SDS' EMPTY handling and determinism (SPEC.md 4.2)."""
+"""unseeded engine: one k-safe record per id, SDS' EMPTY handling and determinism (docs/spec.md 4.2)."""
 
 from __future__ import annotations
 

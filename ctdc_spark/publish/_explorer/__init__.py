@@ -1,4 +1,4 @@
-"""The offline explorer (EXPLORER.md): one self-contained ``index.html`` from public artefacts only.
+"""The offline explorer (docs/explorer.md): one self-contained ``index.html`` from public artefacts only.
 
 :mod:`.model` is the payload contract (typed, checked dataclasses), :mod:`.compile` turns a payload into the
 compact model the page reads, :mod:`.html` writes the page.

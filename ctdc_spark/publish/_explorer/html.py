@@ -1,4 +1,4 @@
-"""Write the offline explorer: one self-contained ``index.html`` (EXPLORER.md, ARCHITECTURE.md 3.3).
+"""Write the offline explorer: one self-contained ``index.html`` (docs/explorer.md, docs/architecture.md 3.3).
 
 :func:`build_explorer` compiles the payload (:mod:`.compile`) and inlines the result, together with the CSS
 and the one script ``explorer_assets/explorer.js`` (bundled by esbuild from ``frontend/src``; committed, so

@@ -266,7 +266,7 @@ class Value:
 
     #: 1..65535, distinct within the column: the value's cell code in ``synthetic.columns``.
     code: int
-    #: Normalised as in SPEC.md 2.2: non-empty, no ";" or ":".
+    #: Normalised as in docs/spec.md 2.2: non-empty, no ";" or ":".
     value: str
     #: ``"<column id>:<value>"`` of this column and value.
     attribute: str
@@ -321,7 +321,7 @@ class Column:
             codes.add(val.code)
             _not_empty(val.value, f"{vpath}.value")
             if ";" in val.value or ":" in val.value:
-                raise _fail(f"{vpath}.value", "must be normalised (';' and ':' replaced, SPEC.md 2.2)")
+                raise _fail(f"{vpath}.value", "must be normalised (';' and ':' replaced, docs/spec.md 2.2)")
             if val.attribute != f"{self.id}:{val.value}":
                 raise _fail(f"{vpath}.attribute", "must equal '<column id>:<value>' of this column and value")
             _at_least(val.rank, 0, f"{vpath}.rank")
