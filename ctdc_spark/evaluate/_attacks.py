@@ -15,8 +15,9 @@ numba inside anonymeter; no Spark). Sizing (benchmarks/attacks.md): the attacker
 control records each, singling-out tries at most ``max_attempts`` queries. The targets and the
 synthetic sample are chosen by the counter-based hash of
 :mod:`ctdc_spark._random` keyed by record id, so they do not depend on partitioning; anonymeter's
-random baselines and its control-size correction draw unseeded randomness of their own, so a
-rerun may move a rate within its interval.
+random baselines and its control-size correction draw unseeded randomness of their own, and its
+univariate singling-out queries follow the order of a polars group-by (hashed with a per-process
+seed), so a rerun may move a rate within its interval.
 
 Nothing here logs or returns a record value: results carry column names, counts and rates.
 """

