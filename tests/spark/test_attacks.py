@@ -252,8 +252,11 @@ def test_planted_copies_fail_the_run_on_the_attack_threshold(
     assert evaluation["verification"]["verified"]  # the k-check passed: the attacks failed the run
     attacks = evaluation["attacks"]
     _assert_measured(attacks, ("gender", "isSexualExploit"))
-    assert "singling_out_univariate" in attacks["exceeding_max_risk"]
-    assert attacks["attacks"]["singling_out_univariate"]["ci"][0] > attacks["max_risk"]
+    # Linkability finds a copied record's twin every time; the univariate singling-out risk moves
+    # between runs (see the test above), so it is not the one this checks.
+    assert "linkability" in attacks["exceeding_max_risk"]
+    for name in attacks["exceeding_max_risk"]:
+        assert attacks["attacks"][name]["ci"][0] > attacks["max_risk"], name
 
 
 @pytest.mark.spark
