@@ -208,7 +208,14 @@ def closest_record_distances(
 # --------------------------------------------------------------------------------------------
 
 
-def _sds(cli: Path, data: Dataset, resolution: int, *args: str, path: Path | None = None) -> float:
+def _sds(
+    cli: Path,
+    data: Dataset,
+    resolution: int,
+    *args: str,
+    path: Path | None = None,
+    timeout: float | None = None,
+) -> float:
     command = [str(cli), "--resolution", str(resolution), "--sensitive-path", str(path or data.path)]
     if path is None:
         for column in data.columns:
@@ -216,14 +223,20 @@ def _sds(cli: Path, data: Dataset, resolution: int, *args: str, path: Path | Non
     # After the multi-valued --use-columns: an option ends its value list, a subcommand would not.
     command += ["--sensitive-delimiter", "," if path is None else "\t", "--n-threads", "2"]
     start = time.perf_counter()
-    subprocess.run([*command, *args], check=True, capture_output=True)
+    subprocess.run([*command, *args], check=True, capture_output=True, timeout=timeout)
     return time.perf_counter() - start
 
 
 def run_sds(
-    cli: Path, data: Dataset, work: Path, epsilon: float | None, sensitive: list[set[str]]
+    cli: Path,
+    data: Dataset,
+    work: Path,
+    epsilon: float | None,
+    sensitive: list[set[str]],
+    *,
+    timeout: float,
 ) -> dict[str, Any]:
-    """SDS's aggregate, then every mode's generate, measured like ours."""
+    """SDS's aggregate, then each mode's generate (stopped after ``timeout`` s), measured like ours."""
     tag = "k" if epsilon is None else f"dp{epsilon:g}"
     folder = work / f"sds_{data.name}_{tag}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -281,9 +294,12 @@ def run_sds(
         if mode == "aggregate_seeded_n":
             args += ["--target-number-of-records", str(n_records), "--use-synthetic-counts"]
         try:
-            generate = _sds(cli, data, K, *args)
+            generate = _sds(cli, data, K, *args, timeout=timeout)
         except subprocess.CalledProcessError as error:
             out["modes"][mode] = {"error": error.stderr.decode(errors="replace")[-300:]}
+            continue
+        except subprocess.TimeoutExpired:
+            out["modes"][mode] = {"error": f"did not finish in {timeout:,.0f} s (--sds-timeout)"}
             continue
         counts = folder / f"{mode}_counts.tsv"
         _sds(
@@ -459,6 +475,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-k", action="store_true", help="only the DP settings")
     parser.add_argument("--out", type=Path, default=Path("benchmarks"))
     parser.add_argument("--append", action="store_true", help="merge into an existing fidelity.json")
+    parser.add_argument(
+        "--sds-timeout",
+        type=float,
+        default=3600,
+        help="seconds each SDS generate may take before it is stopped and reported as unfinished",
+    )
     args = parser.parse_args(argv)
 
     from ctdc_spark.config import SparkConfig
@@ -488,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if sds is None:
                     results["sds_skipped"] = f"skipped: no SDS CLI at {args.sds_cli}"
                 else:
-                    results["sds"] = run_sds(sds, data, work, epsilon, sensitive)
+                    results["sds"] = run_sds(sds, data, work, epsilon, sensitive, timeout=args.sds_timeout)
                 results["ours"] = run_ours(spark, data, work, epsilon, sensitive)
                 report["cases"][case] = results
                 args.out.mkdir(parents=True, exist_ok=True)
