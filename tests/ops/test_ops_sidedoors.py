@@ -186,6 +186,7 @@ def test_task_failure_with_a_value_in_its_exception_exits_3_and_the_value_is_now
 
 @pytest.mark.spark
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_quarantined_row_stays_in_the_private_rejected_table(spark: SparkSession, tmp_path: Path) -> None:
     data = _ops.write_tiny_input(tmp_path / "bad.csv", BAD_ROW_CANARY, extra_field=True)
     root = tmp_path / "out"

@@ -202,6 +202,7 @@ def test_reportable_csv_matches_tsv(example_root: Path) -> None:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_test_block_counts(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_block.csv",
@@ -222,6 +223,7 @@ def test_test_block_counts(spark: SparkSession, shared_data: Path, tmp_path: Pat
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_multi_value_column_joiner_counts(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_multi_value_column_joiner.csv",
@@ -244,6 +246,7 @@ def test_multi_value_column_joiner_counts(spark: SparkSession, shared_data: Path
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_rerun_gives_byte_identical_exports(spark: SparkSession, tmp_path: Path) -> None:
     csv = write_text(tmp_path / "example.csv", SDS_EXAMPLE_CSV)
     outputs = []

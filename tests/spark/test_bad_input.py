@@ -124,6 +124,7 @@ def test_manifest_never_holds_values(spark: SparkSession, earlier_run: Path) -> 
     assert "FAILED" in text  # the bad runs above were recorded, by error class only
 
 
+@pytest.mark.slow
 def test_quarantine_moves_bad_rows_to_private_table(spark: SparkSession, tmp_path: Path) -> None:
     data = _file(tmp_path, GOOD + f"F,{CANARY}\nM,minor,UA\n")
     cfg = _config(tmp_path, tmp_path / "out", "q", f"input:\n  path: {data}\n  on_bad_rows: quarantine\n")

@@ -520,6 +520,7 @@ def _aggregates(release: DpMarginals) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_same_release_for_1_and_7_partitions_with_the_test_hook(spark: SparkSession, tmp_path: Path) -> None:
     records = _skewed_records(400, 5, seed=1)
     results = []
@@ -538,6 +539,7 @@ def test_same_release_for_1_and_7_partitions_with_the_test_hook(spark: SparkSess
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_without_the_hook_runs_differ_but_a_rerun_reuses_its_noise(
     spark: SparkSession, tmp_path: Path
 ) -> None:

@@ -628,6 +628,7 @@ def variants(spark: SparkSession, example: Path) -> Path:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_public_evaluation_ignores_exact_sensitive_counts(variants: Path) -> None:
     staging = variants / "staging"
     assert (staging / "changed/evaluation.json").read_bytes() == (
@@ -640,6 +641,7 @@ def test_public_evaluation_ignores_exact_sensitive_counts(variants: Path) -> Non
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_pruned_sensitive_table_is_recounted(variants: Path) -> None:
     names = (
         "stats_synthetic_data.tsv",
@@ -656,6 +658,7 @@ def test_pruned_sensitive_table_is_recounted(variants: Path) -> None:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_aggregate_seeded_guarantee_covers_combinations_up_to_l(variants: Path) -> None:
     guarantee = json.loads((variants / "staging/seeded/metadata.json").read_text())["guarantee"]
     assert (guarantee["type"], guarantee["minimum_support"], guarantee["max_combination_length"]) == (
@@ -706,6 +709,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_planted_violation_fails_the_run_without_publishing(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
 ) -> None:

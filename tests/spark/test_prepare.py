@@ -77,6 +77,7 @@ def test_data_block_headers_and_records(spark: SparkSession, data_block_root: Pa
     )
 
 
+@pytest.mark.slow
 def test_tabs_and_line_breaks_become_spaces_in_headers_and_values(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -97,6 +98,7 @@ def test_tabs_and_line_breaks_become_spaces_in_headers_and_values(
     )
 
 
+@pytest.mark.slow
 def test_compressed_and_windows_encoded_inputs_prepare_like_plain_utf8(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -135,6 +137,7 @@ def test_a_folder_input_takes_compressed_text_files_too(tmp_path: Path) -> None:
     assert [Path(f).name for f in files] == ["a.csv", "b.csv.gz", "c.tsv.bz2"]
 
 
+@pytest.mark.slow
 def test_use_columns_sensitive_zeros_and_record_limit(
     spark: SparkSession, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -163,6 +166,7 @@ def test_attribute_ids_follow_canonical_byte_order(spark: SparkSession, data_blo
     assert [r["attr_id"] for r in attributes.orderBy("attr_id").collect()] == list(range(len(names)))
 
 
+@pytest.mark.slow
 def test_multi_value_expansion(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_data_block_multi_value.csv",
@@ -212,6 +216,7 @@ def test_multi_value_expansion(spark: SparkSession, shared_data: Path, tmp_path:
     )
 
 
+@pytest.mark.slow
 def test_subject_id_joining(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_duplicated_id_valid.csv",
@@ -269,6 +274,7 @@ def test_subject_id_missing_ids(spark: SparkSession, shared_data: Path, tmp_path
     assert "data rows 5, 10 of test_duplicated_id_missing_id.csv" in str(info.value)
 
 
+@pytest.mark.slow
 def test_ctdc_victim_perpetrator_dataset(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     multi = "{IP_Gender: ';', IP_ageBroad: ';', IP_citizen_UNRegion: ';', IP_Relation: ';', IP_PayMoney: ';'}"
     cfg = job_config(
@@ -299,6 +305,7 @@ def test_ctdc_victim_perpetrator_dataset(spark: SparkSession, shared_data: Path,
     assert records.select(F.max(F.size("attrs"))).head()[0] >= 14
 
 
+@pytest.mark.slow
 def test_nist_unknown_and_bins(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "nist_crc/national2019.csv",
@@ -321,6 +328,7 @@ def test_nist_unknown_and_bins(spark: SparkSession, shared_data: Path, tmp_path:
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.slow
 def test_parquet_and_delta_inputs_prepare_like_csv(
     spark: SparkSession, shared_data: Path, tmp_path: Path, fmt: str
 ) -> None:

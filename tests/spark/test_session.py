@@ -30,6 +30,7 @@ def test_cached_jars_are_used_only_while_every_file_exists(
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_a_second_start_needs_no_dependency_resolution(spark: SparkSession, tmp_path: Path) -> None:
     # The session fixture was built through build_session, which remembered the resolved jars.
     assert cached_delta_jars() is not None

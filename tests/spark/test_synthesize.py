@@ -101,6 +101,7 @@ def test_every_mode_keeps_its_guarantee_on_the_sds_example(
 
 
 @pytest.mark.parametrize("mode", ["row_seeded", "unseeded", "value_seeded", "fitted"])
+@pytest.mark.slow
 def test_k_safety_on_ctdc_shaped_data(spark: SparkSession, ctdc_small: Path, mode: str) -> None:
     k = 5
     root = _synthesize(
@@ -169,6 +170,7 @@ def _phase_outputs(
     return sorted((r["pre_id"], tuple(r["attrs"])) for r in rows)
 
 
+@pytest.mark.slow
 def test_same_seed_same_output_for_1_and_7_partitions(
     spark: SparkSession, ctdc_small: Path, tmp_path: Path
 ) -> None:
@@ -191,6 +193,7 @@ def test_rerun_with_same_seed_is_byte_identical(spark: SparkSession, example: Pa
     assert (other / "private/test/pending/synthetic_microdata.csv").read_bytes() != files[0]
 
 
+@pytest.mark.slow
 def test_released_layout_and_order(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
     cfg = job_config(
         shared_data / "sds_test_resources/test_multi_value_column_joiner.csv",
