@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctdc_spark.combos.sds_format import fmt_number
+from ctdc_spark.evaluate.stats import AgreementRule
 
 SDS_FIRST_BUCKET = 10
 """SDS's preservation-by-count bins start at 10 whatever k is (docs/spec.md 5.2)."""
@@ -316,45 +317,6 @@ def leakage_lines(rows: Sequence[Leakage]) -> list[str]:
     lines = ["syn_combo_length\tcombo_count\tleak_count\tleak_proportion"]
     lines += [f"{r.length}\t{r.syn_combinations}\t{r.leaks}\t{fmt_number(r.proportion)}" for r in rows]
     return lines
-
-
-#: An official count within 10 % (or within k records) of the synthetic one "agrees" (see AgreementRule).
-AGREEMENT_RELATIVE = 0.10
-
-
-@dataclass(frozen=True)
-class AgreementRule:
-    """When a synthetic count agrees with an official one (the page, its export and evaluation.json).
-
-    An official count ``a`` stands for the interval ``[a, a + interval - 1]`` of true counts it can
-    come from (``interval`` = k for counts rounded down to multiples of k, 1 for DP counts). A
-    synthetic count ``s`` agrees with ``a`` when its distance to that interval is at most
-    ``max(absolute, relative * a)``: within 10 % for large counts, within k records for small ones,
-    so 6,234 vs 6,360 agrees while 92 vs 470 does not.
-
-    Example:
-        >>> rule = AgreementRule(interval=10, relative=0.1, absolute=10)
-        >>> rule.agrees(6234, 6360), rule.agrees(92, 470), rule.agrees(29, 10), rule.agrees(30, 10)
-        (True, False, True, False)
-    """
-
-    interval: int
-    relative: float
-    absolute: float
-
-    @classmethod
-    def for_release(cls, *, resolution: int, dp: bool) -> AgreementRule:
-        """The rule of a release with resolution k (DP counts are not rounded, so their interval is 1)."""
-        return cls(interval=1 if dp else resolution, relative=AGREEMENT_RELATIVE, absolute=float(resolution))
-
-    def agrees(self, synthetic: int, official: int) -> bool:
-        """Whether ``synthetic`` agrees with ``official`` (the reference the Spark form is tested against)."""
-        outside = max(official - synthetic, synthetic - (official + self.interval - 1), 0)
-        return outside <= max(self.absolute, self.relative * official)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, as ``evaluation.json`` states it and the explorer reads it."""
-        return {"interval": self.interval, "relative": self.relative, "absolute": self.absolute}
 
 
 @dataclass(frozen=True)

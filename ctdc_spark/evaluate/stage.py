@@ -73,7 +73,6 @@ from ctdc_spark.evaluate._compare import (
     rare_synthetic_combinations,
 )
 from ctdc_spark.evaluate._metrics import (
-    AgreementRule,
     CountComparison,
     PrivateMetrics,
     leakage_lines,
@@ -92,6 +91,7 @@ from ctdc_spark.evaluate._verify import (
     verify_k_synthetic,
     verify_reportable_combinations,
 )
+from ctdc_spark.evaluate.stats import AgreementRule
 from ctdc_spark.io.exports import write_sorted_lines
 from ctdc_spark.io.files import atomic_text_writer, update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (

@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 from ctdc_spark import cli
 from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import ConfigError
-from ctdc_spark.evaluate import run_evaluate
+from ctdc_spark.evaluate import AgreementRule, run_evaluate
 from ctdc_spark.evaluate._compare import public_by_length_and_bucket
-from ctdc_spark.evaluate._metrics import AgreementRule, CountComparison, official_buckets, public_stats
+from ctdc_spark.evaluate._metrics import CountComparison, official_buckets, public_stats
 from ctdc_spark.evaluate._rare import rare_occurrences
 from ctdc_spark.evaluate._report import Series, bar_line_chart
 from ctdc_spark.evaluate._verify import (
