@@ -2,18 +2,27 @@
 
 Spark reduces the joined aggregates to a few rows per combination length and per count bucket
 (:mod:`._compare`); this module turns those sums into the docs/spec.md 5.2 metrics, the SDS-format TSV
-lines of docs/spec.md 5.3 and the public ``stats`` object of the explorer. Means are computed here, from
-sums and counts, so empty groups never divide by zero inside Spark.
+lines of docs/spec.md 5.3 and the explorer's public :class:`~ctdc_spark.evaluate.stats.Stats`. Means are
+computed here, from sums and counts, so empty groups never divide by zero inside Spark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ctdc_spark.combos.sds_format import fmt_number
-from ctdc_spark.evaluate.stats import AgreementRule
+from ctdc_spark.evaluate.stats import (
+    AgreementCount,
+    AgreementStats,
+    BucketStats,
+    LengthAgreement,
+    LengthStats,
+    MultiStats,
+    OverallStats,
+    Stats,
+)
 
 SDS_FIRST_BUCKET = 10
 """SDS's preservation-by-count bins start at 10 whatever k is (docs/spec.md 5.2)."""
@@ -357,25 +366,36 @@ def official_buckets(rows: Iterable[Mapping[str, Any]], resolution: int) -> list
     )
 
 
-def _error_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
-    combinations = sum(b.combinations for b in buckets)
-    return {
-        "combinations": combinations,
-        "mean_abs_error": _json_number(_ratio(sum(b.abs_error for b in buckets), combinations)),
-        "mean_proportional_error": _json_number(
-            _ratio(sum(b.proportional_error for b in buckets), combinations)
-        ),
-    }
+class _Errors(NamedTuple):
+    """The errors of a set of official combinations (a missing synthetic count counting as 0)."""
+
+    combinations: int
+    mean_abs_error: float | None
+    mean_proportional_error: float | None
+
+    @classmethod
+    def of(cls, buckets: Sequence[OfficialBucket]) -> _Errors:
+        combinations = sum(b.combinations for b in buckets)
+        return cls(
+            combinations,
+            _json_number(_ratio(sum(b.abs_error for b in buckets), combinations)),
+            _json_number(_ratio(sum(b.proportional_error for b in buckets), combinations)),
+        )
 
 
-def _agreement_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
+def _agreement(buckets: Sequence[OfficialBucket]) -> AgreementCount:
     compared = sum(b.combinations for b in buckets)
     agreeing = sum(b.agreeing for b in buckets)
-    return {
-        "compared": compared,
-        "agreeing": agreeing,
-        "agreeing_pct": _json_number(_pct(agreeing, compared)),
-    }
+    return AgreementCount(
+        compared=compared, agreeing=agreeing, agreeing_pct=_json_number(_pct(agreeing, compared))
+    )
+
+
+def _length_agreement(length: int, buckets: Sequence[OfficialBucket]) -> LengthAgreement:
+    count = _agreement(buckets)
+    return LengthAgreement(
+        length=length, compared=count.compared, agreeing=count.agreeing, agreeing_pct=count.agreeing_pct
+    )
 
 
 def public_stats(
@@ -384,32 +404,17 @@ def public_stats(
     *,
     resolution: int,
     max_length: int,
-    agreement: AgreementRule,
-) -> dict[str, Any]:
-    """The explorer's ``stats`` object: synthetic vs *reportable* counts only.
+) -> Stats:
+    """The explorer's statistics: synthetic vs *reportable* counts only.
 
     ``by_length`` compares src = reportable (official) with tgt = synthetic. Mean absolute/signed
     errors are over combinations present in both (SDS's convention; coverage says how many);
     proportional errors (by length, by bucket, for ``multi`` = lengths 2..L, and overall) and
-    ``agreement`` are over every official combination, a missing synthetic count counting as 0
-    (SDS's preservation convention).
+    ``agreement`` (counted in Spark under the release's :class:`~.stats.AgreementRule`) are over every
+    official combination, a missing synthetic count counting as 0 (SDS's preservation convention).
     """
     lengths = _by_length(by_length, max_length)
     of_length = {r.length: [b for b in buckets if b.length == r.length] for r in lengths}
-    rows = [
-        {
-            "length": r.length,
-            "official_combinations": r.src_combinations,
-            "synthetic_combinations": r.tgt_combinations,
-            "common": r.common,
-            "coverage_pct": _json_number(_pct(r.common, r.src_combinations)),
-            "not_in_official_pct": _json_number(_pct(r.tgt_combinations - r.common, r.tgt_combinations)),
-            "mean_abs_error": _json_number(_ratio(r.abs_error, r.common)),
-            "mean_signed_error": _json_number(_ratio(r.signed_error, r.common)),
-            "mean_proportional_error": _error_summary(of_length[r.length])["mean_proportional_error"],
-        }
-        for r in lengths
-    ]
     official = sum(r.src_combinations for r in lengths)
     synthetic = sum(r.tgt_combinations for r in lengths)
     common = sum(r.common for r in lengths)
@@ -418,29 +423,54 @@ def public_stats(
     by_bucket = []
     low = resolution
     while low <= top:
+        errors = _Errors.of([b for b in buckets if b.low == low])
         by_bucket.append(
-            {"low": low, "high": 2 * low - 1, **_error_summary([b for b in buckets if b.low == low])}
+            BucketStats(
+                low=low,
+                high=2 * low - 1,
+                combinations=errors.combinations,
+                mean_abs_error=errors.mean_abs_error,
+                mean_proportional_error=errors.mean_proportional_error,
+            )
         )
         low *= 2
-    multi = [b for b in buckets if b.length >= 2]
-    return {
-        "by_length": rows,
-        "by_bucket": by_bucket,
-        "multi": None
+    multi = _Errors.of([b for b in buckets if b.length >= 2])  # lengths 2..L
+    return Stats(
+        by_length=tuple(
+            LengthStats(
+                length=r.length,
+                official_combinations=r.src_combinations,
+                synthetic_combinations=r.tgt_combinations,
+                common=r.common,
+                coverage_pct=_json_number(_pct(r.common, r.src_combinations)),
+                not_in_official_pct=_json_number(_pct(r.tgt_combinations - r.common, r.tgt_combinations)),
+                mean_abs_error=_json_number(_ratio(r.abs_error, r.common)),
+                mean_signed_error=_json_number(_ratio(r.signed_error, r.common)),
+                mean_proportional_error=_Errors.of(of_length[r.length]).mean_proportional_error,
+            )
+            for r in lengths
+        ),
+        by_bucket=tuple(by_bucket),
+        overall=OverallStats(
+            mean_abs_error=_json_number(_ratio(sum(r.abs_error for r in lengths), common)),
+            mean_proportional_error=_Errors.of(buckets).mean_proportional_error,
+            coverage_pct=_json_number(_pct(common, official)),
+            not_in_official_pct=_json_number(_pct(synthetic - common, synthetic)),
+        ),
+        multi=None
         if max_length < 2
-        else {"min_length": 2, "max_length": max_length, **_error_summary(multi)},
-        "overall": {
-            "mean_abs_error": _json_number(_ratio(sum(r.abs_error for r in lengths), common)),
-            "mean_proportional_error": _error_summary(buckets)["mean_proportional_error"],
-            "coverage_pct": _json_number(_pct(common, official)),
-            "not_in_official_pct": _json_number(_pct(synthetic - common, synthetic)),
-        },
-        "agreement": {
-            "rule": agreement.as_dict(),
-            "by_length": [{"length": r.length, **_agreement_summary(of_length[r.length])} for r in lengths],
-            "overall": _agreement_summary(buckets),
-        },
-    }
+        else MultiStats(
+            min_length=2,
+            max_length=max_length,
+            combinations=multi.combinations,
+            mean_abs_error=multi.mean_abs_error,
+            mean_proportional_error=multi.mean_proportional_error,
+        ),
+        agreement=AgreementStats(
+            by_length=tuple(_length_agreement(r.length, of_length[r.length]) for r in lengths),
+            overall=_agreement(buckets),
+        ),
+    )
 
 
 @dataclass(frozen=True)

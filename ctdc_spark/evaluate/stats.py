@@ -1,9 +1,9 @@
 """The public evaluation statistics: what the evaluate stage hands the publish stage, as typed values.
 
 The evaluate stage computes them (``_metrics.public_stats``) and writes them as the ``stats`` object of the
-public ``evaluation.json``, with the :class:`AgreementRule` their agreement counts applied; the publish stage
-embeds them in the explorer payload, whose contract (``publish/_explorer/model.py``) re-exports these
-dataclasses. Pure Python: no Spark.
+public ``evaluation.json`` (:meth:`PublicEvaluation.as_json`), with the :class:`AgreementRule` their agreement
+counts applied; the publish stage embeds them in the explorer payload, whose contract
+(``publish/_explorer/model.py``) re-exports these dataclasses. Pure Python: no Spark.
 
 Every number compares the synthetic data with the official (reportable) counts, never with the
 confidential records. Lists may be empty and metrics null (no combination to average over); ``*_pct`` are
@@ -11,11 +11,15 @@ percentages (0-100), ``*_proportional_error`` fractions (0.12 = 12 %).
 
 Errors are ``ValueError`` naming the field by its path (``stats.by_length[0].common``); they never quote
 a value.
+
+Example:
+    >>> PublicEvaluation(stats=EMPTY_STATS, agreement_rule=None).as_json()["overall"]["coverage_pct"] is None
+    True
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "LengthStats",
     "MultiStats",
     "OverallStats",
+    "PublicEvaluation",
     "Stats",
 ]
 
@@ -235,3 +240,46 @@ EMPTY_STATS = Stats(
         mean_abs_error=None, mean_proportional_error=None, coverage_pct=None, not_in_official_pct=None
     ),
 )
+
+
+@dataclass(frozen=True)
+class PublicEvaluation:
+    """What the publish stage takes from ``evaluation.json``: the statistics and the rule they applied.
+
+    Raises:
+        ValueError: ``agreement_rule`` is given without ``stats.agreement`` (evaluation.json states the rule
+            inside the agreement statistics, so it could not be written).
+    """
+
+    stats: Stats
+    #: The rule ``stats.agreement`` counted with; None when the document states none (its agreement
+    #: statistics, if any, are then read under the release's default rule).
+    agreement_rule: AgreementRule | None
+
+    def __post_init__(self) -> None:
+        if self.agreement_rule is not None and self.stats.agreement is None:
+            raise ValueError("public evaluation: an agreement_rule needs the stats.agreement it applies to")
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``stats`` object of ``evaluation.json``: the statistics, the rule at ``agreement.rule``."""
+        stats = self.stats
+        # Keys in the order evaluation.json has always had them (multi before overall, a length first).
+        return {
+            "by_length": [asdict(r) for r in stats.by_length],
+            "by_bucket": [asdict(b) for b in stats.by_bucket],
+            "multi": None if stats.multi is None else asdict(stats.multi),
+            "overall": asdict(stats.overall),
+            "agreement": None if stats.agreement is None else self._agreement_json(stats.agreement),
+        }
+
+    def _agreement_json(self, agreement: AgreementStats) -> dict[str, Any]:
+        stated = {} if self.agreement_rule is None else {"rule": self.agreement_rule.as_dict()}
+        return {
+            **stated,
+            "by_length": [{"length": r.length, **_agreement_count_json(r)} for r in agreement.by_length],
+            "overall": _agreement_count_json(agreement.overall),
+        }
+
+
+def _agreement_count_json(count: AgreementCount) -> dict[str, Any]:
+    return {"compared": count.compared, "agreeing": count.agreeing, "agreeing_pct": count.agreeing_pct}
