@@ -91,7 +91,7 @@ from ctdc_spark.evaluate._verify import (
     verify_k_synthetic,
     verify_reportable_combinations,
 )
-from ctdc_spark.evaluate.stats import AgreementRule, PublicEvaluation, Stats
+from ctdc_spark.evaluate.stats import EVALUATION_JSON, AgreementRule, PublicEvaluation, Stats
 from ctdc_spark.io.exports import write_sorted_lines
 from ctdc_spark.io.files import atomic_text_writer, update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (
@@ -107,7 +107,6 @@ __all__ = ["run_evaluate"]
 
 log = logging.getLogger(__name__)
 
-EVALUATION_JSON = "evaluation.json"
 PRIVATE_JSON = "evaluation_private.json"
 REPORT_HTML = "evaluation_report.html"
 RARE_COMBOS_TSV = "synthetic_rare_combos_by_length.tsv"

@@ -28,6 +28,7 @@ from ctdc_spark.aggregate.stage import effective_length
 from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
+from ctdc_spark.evaluate.stats import read_public_evaluation
 from ctdc_spark.io.files import sha256_file, update_metadata
 from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
@@ -51,10 +52,8 @@ from ctdc_spark.publish._explorer.model import (
     Group,
     Meta,
     Page,
-    Stats,
     SyntheticCells,
     Value,
-    parse,
 )
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext, StageResult
@@ -291,14 +290,12 @@ def build_payload(
         .toArrow()
     )
     n_columns = _read(spark, ctx, COLUMNS).count()
-    evaluation_path = ctx.staging_dir / "evaluation.json"
-    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
     record_count = ctx.tables.release_facts(spark).published_record_count
     dp = cfg.privacy.dp
     # evaluation.json's stats are the page's as they are; they also state the agreement rule they applied.
-    evaluated = evaluation.get("stats")
-    stats = parse(Stats, evaluated, "payload.stats") if evaluated else EMPTY_STATS
-    stated_rule = evaluated.get("agreement", {}).get("rule") if evaluated else None
+    evaluated = read_public_evaluation(ctx.staging_dir)
+    stats = EMPTY_STATS if evaluated is None else evaluated.stats
+    stated_rule = None if evaluated is None else evaluated.agreement_rule
     public_attributes = {v.attribute for c in columns for v in c.values}
     groups = [
         Group(
@@ -339,8 +336,8 @@ def build_payload(
         default_language=exp.default_language,
         small_count_threshold=exp.small_count_threshold,
         record_noun=wording.text("record_noun", exp.record_noun) if exp.record_noun else {},
-        agreement=parse(AgreementRule, stated_rule, "payload.meta.agreement")
-        if stated_rule
+        agreement=stated_rule
+        if stated_rule is not None
         else AgreementRule.for_release(resolution=k, dp=dp is not None),
     )
     return ExplorerPayload(

@@ -1,18 +1,29 @@
-"""The public statistics' evaluation.json form.
+"""The public statistics' evaluation.json form, both ways.
 
 Pure Python, no Spark: evaluate writes what publish reads, so the form is pinned here key for key.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ctdc_spark.evaluate import AgreementRule
 from ctdc_spark.evaluate._metrics import CountComparison, official_buckets, public_stats
-from ctdc_spark.evaluate.stats import EMPTY_STATS, PublicEvaluation, Stats
+from ctdc_spark.evaluate.stats import (
+    EMPTY_STATS,
+    EVALUATION_JSON,
+    MultiStats,
+    PublicEvaluation,
+    Stats,
+    read_public_evaluation,
+)
+from ctdc_spark.io.files import write_json
 
 
 def _stats(max_length: int = 2) -> Stats:
@@ -96,6 +107,122 @@ def test_a_single_length_has_no_multi_statistics() -> None:
     assert PublicEvaluation(stats=_stats(max_length=1), agreement_rule=RULE).as_json()["multi"] is None
 
 
+@pytest.mark.parametrize(
+    "evaluation",
+    [
+        PublicEvaluation(stats=_stats(), agreement_rule=RULE),
+        PublicEvaluation(stats=_stats(max_length=1), agreement_rule=RULE),
+        PublicEvaluation(stats=_stats(), agreement_rule=None),
+        PublicEvaluation(stats=EMPTY_STATS, agreement_rule=None),
+    ],
+    ids=["full", "one_length", "agreement_without_rule", "empty"],
+)
+def test_evaluation_json_reads_back_equal(tmp_path: Path, evaluation: PublicEvaluation) -> None:
+    write_json(tmp_path / EVALUATION_JSON, {"audience": "public", "stats": evaluation.as_json()})
+    assert read_public_evaluation(tmp_path) == evaluation
+
+
+def test_a_run_without_evaluation_json_has_no_public_evaluation(tmp_path: Path) -> None:
+    assert read_public_evaluation(tmp_path) is None
+
+
+def test_older_evaluation_json_without_v2_fields_reads_as_their_defaults() -> None:
+    older = copy.deepcopy(STATS_JSON)
+    del older["multi"], older["agreement"], older["by_length"][0]["mean_proportional_error"]
+    read = PublicEvaluation.from_json(older)
+    assert read.agreement_rule is None and read.stats.multi is None and read.stats.agreement is None
+    assert read.stats.by_length[0].mean_proportional_error is None
+
+
 def test_a_rule_needs_the_agreement_statistics_it_states() -> None:
     with pytest.raises(ValueError, match=r"agreement_rule needs the stats\.agreement"):
         PublicEvaluation(stats=EMPTY_STATS, agreement_rule=RULE)
+
+
+_DELETE = object()
+
+
+def _set(path: str, value: Any) -> Any:
+    """A change to a JSON-like stats object: set (or, with _DELETE, remove) the field at a dotted path."""
+
+    def mutate(stats: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = stats
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        if value is _DELETE:
+            del target[last]
+        else:
+            target[last] = value
+
+    return mutate
+
+
+BAD_DOCUMENTS = [
+    (
+        "count_as_text",
+        _set("by_length.0.length", "1"),
+        r"stats\.by_length\[0\]\.length: must be a whole number",
+    ),
+    (
+        "count_as_flag",
+        _set("agreement.overall.compared", True),
+        r"stats\.agreement\.overall\.compared: must be a whole number",
+    ),
+    (
+        "nan_metric",
+        _set("overall.coverage_pct", float("nan")),
+        r"stats\.overall\.coverage_pct: must be a finite",
+    ),
+    (
+        "missing_metric",
+        _set("overall.mean_abs_error", _DELETE),
+        r"stats\.overall\.mean_abs_error: missing field",
+    ),
+    ("rows_not_a_list", _set("by_bucket", {"low": 10}), r"stats\.by_bucket: must be a list"),
+    ("row_not_an_object", _set("by_bucket", [3]), r"stats\.by_bucket\[0\]: must be an object"),
+    ("negative_count", _set("by_length.1.common", -1), r"stats\.by_length\[1\]\.common: must be >= 0"),
+    (
+        "more_agreeing_than_compared",
+        _set("agreement.overall.agreeing", 6),
+        r"stats\.agreement\.overall\.agreeing: must be <= compared",
+    ),
+    (
+        "rule_interval_zero",
+        _set("agreement.rule.interval", 0),
+        r"stats\.agreement\.rule\.interval: must be >= 1",
+    ),
+    (
+        "rule_without_tolerance",
+        _set("agreement.rule.relative", None),
+        r"stats\.agreement\.rule\.relative: must be a finite number",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"), [c[1:] for c in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS]
+)
+def test_a_bad_evaluation_json_names_the_field(tmp_path: Path, mutate: Any, pattern: str) -> None:
+    stats = copy.deepcopy(STATS_JSON)
+    mutate(stats)
+    write_json(tmp_path / EVALUATION_JSON, {"stats": stats})
+    with pytest.raises(ValueError, match=rf"^evaluation\.json: {pattern}"):
+        read_public_evaluation(tmp_path)
+
+
+def test_evaluation_json_without_stats_is_an_error(tmp_path: Path) -> None:
+    write_json(tmp_path / EVALUATION_JSON, {"audience": "public"})
+    with pytest.raises(ValueError, match=r"^evaluation\.json: stats: missing field"):
+        read_public_evaluation(tmp_path)
+
+
+def test_stats_checks_name_the_document_they_are_in() -> None:
+    multi = MultiStats(
+        min_length=2, max_length=1, combinations=0, mean_abs_error=None, mean_proportional_error=None
+    )
+    bad = dataclasses.replace(_stats(), multi=multi)
+    with pytest.raises(
+        ValueError, match=r"^explorer payload: payload\.stats\.multi\.max_length: must be >= 2"
+    ):
+        bad.check("payload.stats", document="explorer payload")
