@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
 from ctdc_spark.evaluate.stats import read_public_evaluation
-from ctdc_spark.io.files import sha256_file, update_metadata
+from ctdc_spark.io.files import read_metadata, sha256_file, update_metadata
 from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
     BUNDLE_DOCUMENTS,
@@ -384,16 +383,11 @@ def _write_documents(spark: SparkSession, ctx: RunContext, payload: ExplorerPayl
     )
 
 
-def _release_date(ctx: RunContext) -> str:
-    """The release date: configured, or the one this run first published with, or today (UTC)."""
+def _release_date(ctx: RunContext, earlier: str | None) -> str:
+    """The release date: configured, else the date this run first published with, else today (UTC)."""
     if ctx.cfg.explorer.release_date:
         return ctx.cfg.explorer.release_date
-    metadata = ctx.staging_dir / "metadata.json"
-    if metadata.exists():
-        earlier = json.loads(metadata.read_text(encoding="utf-8")).get("release", {}).get("date")
-        if earlier:
-            return str(earlier)
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return earlier or dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
 def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
@@ -403,16 +397,13 @@ def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
         StageFailedError: when the synthetic data has not passed the evaluate stage's verification
             (the explorer embeds it, so nothing may be published before).
     """
-    metadata = ctx.staging_dir / "metadata.json"
-    guarantee = (
-        json.loads(metadata.read_text(encoding="utf-8")).get("guarantee", {}) if metadata.exists() else {}
-    )
-    if guarantee.get("verified") is not True:
+    metadata = read_metadata(ctx.staging_dir)
+    if not metadata.verified:
         raise StageFailedError(
             "the synthetic data has not passed the k-synthetic verification of the evaluate stage; "
             "run `ctdc-spark evaluate` (or the whole pipeline) first."
         )
-    release_date = _release_date(ctx)
+    release_date = _release_date(ctx, metadata.release_date)
     wording = Wording(ctx.cfg.explorer.languages)
     payload = build_payload(spark, ctx, release_date=release_date, wording=wording)
     for line in wording.summary_lines():

@@ -1,4 +1,4 @@
-"""The public statistics' evaluation.json form, both ways.
+"""The public statistics' evaluation.json form, both ways, and the metadata.json facts publish reads back.
 
 Pure Python, no Spark: evaluate writes what publish reads, so the form is pinned here key for key.
 """
@@ -23,7 +23,7 @@ from ctdc_spark.evaluate.stats import (
     Stats,
     read_public_evaluation,
 )
-from ctdc_spark.io.files import write_json
+from ctdc_spark.io.files import read_metadata, update_metadata, write_json
 
 
 def _stats(max_length: int = 2) -> Stats:
@@ -226,3 +226,28 @@ def test_stats_checks_name_the_document_they_are_in() -> None:
         ValueError, match=r"^explorer payload: payload\.stats\.multi\.max_length: must be >= 2"
     ):
         bad.check("payload.stats", document="explorer payload")
+
+
+def test_metadata_facts_read_back_what_the_stages_wrote(tmp_path: Path) -> None:
+    assert not read_metadata(tmp_path).verified and read_metadata(tmp_path).release_date is None
+    update_metadata(tmp_path, "guarantee", {"type": "k-synthetic", "verified": True})
+    assert read_metadata(tmp_path).verified
+    update_metadata(tmp_path, "release", {"date": "2026-01-01"})
+    assert read_metadata(tmp_path).release_date == "2026-01-01"
+    update_metadata(tmp_path, "guarantee", {"verified": "yes"})  # only true itself is a passed verification
+    assert not read_metadata(tmp_path).verified
+
+
+@pytest.mark.parametrize(
+    ("metadata", "pattern"),
+    [
+        ({"release": {"date": 20260101}}, r"release\.date: must be a string"),
+        ({"guarantee": ["verified"]}, r"guarantee: must be an object"),
+        (["guarantee"], r"must be an object"),
+    ],
+    ids=["date_not_text", "section_not_an_object", "file_not_an_object"],
+)
+def test_bad_metadata_names_the_field(tmp_path: Path, metadata: Any, pattern: str) -> None:
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"^metadata\.json: {pattern}"):
+        read_metadata(tmp_path)
