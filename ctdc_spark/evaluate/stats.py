@@ -1,10 +1,10 @@
 """The public evaluation statistics: what the evaluate stage hands the publish stage, as typed values.
 
 The evaluate stage computes them (``_metrics.public_stats``) and writes them as the ``stats`` object of the
-public ``evaluation.json``, with the :class:`AgreementRule` their agreement counts applied; the publish stage
-reads them back with :func:`read_public_evaluation` and embeds them in the explorer payload, whose contract
-(``publish/_explorer/model.py``) re-exports these dataclasses. This module owns that ``stats`` object's form
-both ways (:meth:`PublicEvaluation.as_json`, :meth:`PublicEvaluation.from_json`). Pure Python: no Spark.
+public ``evaluation.json`` (:meth:`PublicEvaluation.as_json`), with the :class:`AgreementRule` their agreement
+counts applied. The publish stage reads them back into these dataclasses with the explorer payload's typed
+reader (``publish/_explorer/model.py``, ``read_evaluation``), which reads every field by its declared type,
+and embeds them in the payload, whose contract re-exports them. Pure Python: no Spark.
 
 Every number compares the synthetic data with the official (reportable) counts, never with the
 confidential records. Lists may be empty and metrics null (no combination to average over); ``*_pct`` are
@@ -14,19 +14,14 @@ Errors are ``ValueError`` naming the field by its path (``stats.by_length[0].com
 a value.
 
 Example:
-    >>> evaluation = PublicEvaluation(stats=EMPTY_STATS, agreement_rule=None)
-    >>> PublicEvaluation.from_json(evaluation.as_json()) == evaluation
-    True
+    >>> PublicEvaluation(stats=EMPTY_STATS, agreement_rule=None).as_json()["by_length"]
+    []
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 __all__ = [
     "AGREEMENT_RELATIVE",
@@ -42,7 +37,6 @@ __all__ = [
     "OverallStats",
     "PublicEvaluation",
     "Stats",
-    "read_public_evaluation",
 ]
 
 #: The public evaluation document in ``staging/<run_id>/`` (published as ``release/<run_id>/``).
@@ -291,201 +285,6 @@ class PublicEvaluation:
             "overall": _agreement_count_json(agreement.overall),
         }
 
-    @classmethod
-    def from_json(cls, data: Any, path: str = "stats") -> PublicEvaluation:
-        """Read the :meth:`as_json` form, checking every field's type and bounds.
-
-        Fields that evaluation.json files older than contract v2 lack (``multi``, ``agreement``, a length's
-        ``mean_proportional_error``) may be absent or null, and so may the rule.
-
-        Args:
-            data: The JSON-decoded ``stats`` object.
-            path: Where it sits in ``evaluation.json``, for messages.
-
-        Raises:
-            ValueError: A field is missing, of the wrong type or out of bounds; the message names it by path.
-        """
-        obj = _Object(data, path)
-        agreement = obj.object_or_null("agreement")
-        stats = Stats(
-            by_length=tuple(_length_stats(r) for r in obj.objects("by_length")),
-            by_bucket=tuple(_bucket_stats(b) for b in obj.objects("by_bucket")),
-            overall=_overall_stats(obj.object("overall")),
-            multi=_or_none(_multi_stats, obj.object_or_null("multi")),
-            agreement=_or_none(_agreement_stats, agreement),
-        )
-        stats.check(path, document=EVALUATION_JSON)
-        rule = None if agreement is None else agreement.object_or_null("rule")
-        return cls(stats=stats, agreement_rule=_or_none(_agreement_rule, rule))
-
 
 def _agreement_count_json(count: AgreementCount) -> dict[str, Any]:
     return {"compared": count.compared, "agreeing": count.agreeing, "agreeing_pct": count.agreeing_pct}
-
-
-def read_public_evaluation(staging_dir: Path) -> PublicEvaluation | None:
-    """The statistics of the run's ``evaluation.json``, or None when the evaluate stage wrote none.
-
-    Args:
-        staging_dir: ``staging/<run_id>``.
-
-    Raises:
-        ValueError: The document is not JSON, or its ``stats`` break :meth:`PublicEvaluation.from_json`.
-    """
-    path = staging_dir / EVALUATION_JSON
-    if not path.exists():
-        return None
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(document, Mapping):
-        raise ValueError(f"{EVALUATION_JSON}: must be an object (mapping)")
-    if "stats" not in document:
-        raise _fail(EVALUATION_JSON, "stats", "missing field")
-    return PublicEvaluation.from_json(document["stats"], "stats")
-
-
-# --------------------------------------------------------------------------------------------------------
-# Reading the JSON form
-# --------------------------------------------------------------------------------------------------------
-
-_T = TypeVar("_T")
-
-
-class _Object:
-    """One JSON object of evaluation.json and its path: typed reads of its fields that name a bad one."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise _fail(EVALUATION_JSON, path, "must be an object (mapping)")
-        self._data: Mapping[str, Any] = data
-        self.path = path
-
-    def _get(self, name: str, *, optional: bool = False) -> Any:
-        """The field's value; an optional field may be absent (None)."""
-        if name not in self._data:
-            if optional:
-                return None
-            raise self._fail(name, "missing field")
-        return self._data[name]
-
-    def _fail(self, name: str, problem: str) -> ValueError:
-        return _fail(EVALUATION_JSON, f"{self.path}.{name}", problem)
-
-    def whole(self, name: str) -> int:
-        value = self._get(name)
-        # bool is an int subclass in Python; a flag where a count belongs is a bug upstream.
-        if type(value) is not int:
-            raise self._fail(name, "must be a whole number")
-        return value
-
-    def whole_or_null(self, name: str) -> int | None:
-        value = self._get(name)
-        if value is not None and type(value) is not int:
-            raise self._fail(name, "must be a whole number or null")
-        return value
-
-    def number(self, name: str) -> float:
-        value = self._get(name)
-        if not _is_finite_number(value):
-            raise self._fail(name, "must be a finite number")
-        # As read, like the payload's reader: the page's JSON writes 5 for 5 and 5.0 for 5.0.
-        return cast("float", value)
-
-    def number_or_null(self, name: str, *, optional: bool = False) -> float | None:
-        value = self._get(name, optional=optional)
-        if value is not None and not _is_finite_number(value):
-            raise self._fail(name, "must be a finite number or null")
-        return cast("float | None", value)
-
-    def object(self, name: str) -> _Object:
-        return _Object(self._get(name), f"{self.path}.{name}")
-
-    def object_or_null(self, name: str) -> _Object | None:
-        """The object, or None when the (optional) field is absent or null."""
-        value = self._get(name, optional=True)
-        return None if value is None else _Object(value, f"{self.path}.{name}")
-
-    def objects(self, name: str) -> list[_Object]:
-        values = self._get(name)
-        if not isinstance(values, list | tuple):
-            raise self._fail(name, "must be a list")
-        return [_Object(v, f"{self.path}.{name}[{i}]") for i, v in enumerate(values)]
-
-
-def _is_finite_number(value: Any) -> bool:
-    # json.loads reads NaN and Infinity, which no statistic is and the page's JSON cannot hold.
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-def _or_none(read: Callable[[_Object], _T], obj: _Object | None) -> _T | None:
-    return None if obj is None else read(obj)
-
-
-def _length_stats(obj: _Object) -> LengthStats:
-    return LengthStats(
-        length=obj.whole("length"),
-        official_combinations=obj.whole("official_combinations"),
-        synthetic_combinations=obj.whole("synthetic_combinations"),
-        common=obj.whole("common"),
-        coverage_pct=obj.number_or_null("coverage_pct"),
-        not_in_official_pct=obj.number_or_null("not_in_official_pct"),
-        mean_abs_error=obj.number_or_null("mean_abs_error"),
-        mean_signed_error=obj.number_or_null("mean_signed_error"),
-        mean_proportional_error=obj.number_or_null("mean_proportional_error", optional=True),
-    )
-
-
-def _bucket_stats(obj: _Object) -> BucketStats:
-    return BucketStats(
-        low=obj.whole("low"),
-        high=obj.whole_or_null("high"),
-        combinations=obj.whole("combinations"),
-        mean_abs_error=obj.number_or_null("mean_abs_error"),
-        mean_proportional_error=obj.number_or_null("mean_proportional_error"),
-    )
-
-
-def _overall_stats(obj: _Object) -> OverallStats:
-    return OverallStats(
-        mean_abs_error=obj.number_or_null("mean_abs_error"),
-        mean_proportional_error=obj.number_or_null("mean_proportional_error"),
-        coverage_pct=obj.number_or_null("coverage_pct"),
-        not_in_official_pct=obj.number_or_null("not_in_official_pct"),
-    )
-
-
-def _multi_stats(obj: _Object) -> MultiStats:
-    return MultiStats(
-        min_length=obj.whole("min_length"),
-        max_length=obj.whole("max_length"),
-        combinations=obj.whole("combinations"),
-        mean_abs_error=obj.number_or_null("mean_abs_error"),
-        mean_proportional_error=obj.number_or_null("mean_proportional_error"),
-    )
-
-
-def _agreement_stats(obj: _Object) -> AgreementStats:
-    overall = obj.object("overall")
-    return AgreementStats(
-        by_length=tuple(
-            LengthAgreement(
-                length=r.whole("length"),
-                compared=r.whole("compared"),
-                agreeing=r.whole("agreeing"),
-                agreeing_pct=r.number_or_null("agreeing_pct"),
-            )
-            for r in obj.objects("by_length")
-        ),
-        overall=AgreementCount(
-            compared=overall.whole("compared"),
-            agreeing=overall.whole("agreeing"),
-            agreeing_pct=overall.number_or_null("agreeing_pct"),
-        ),
-    )
-
-
-def _agreement_rule(obj: _Object) -> AgreementRule:
-    rule = AgreementRule(
-        interval=obj.whole("interval"), relative=obj.number("relative"), absolute=obj.number("absolute")
-    )
-    rule.check(obj.path, document=EVALUATION_JSON)
-    return rule

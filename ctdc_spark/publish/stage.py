@@ -27,7 +27,6 @@ from ctdc_spark.aggregate.stage import effective_length
 from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
-from ctdc_spark.evaluate.stats import read_public_evaluation
 from ctdc_spark.io.files import read_metadata, sha256_file, update_metadata
 from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
@@ -53,6 +52,7 @@ from ctdc_spark.publish._explorer.model import (
     Page,
     SyntheticCells,
     Value,
+    read_evaluation,
 )
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext, StageResult
@@ -292,7 +292,7 @@ def build_payload(
     record_count = ctx.tables.release_facts(spark).published_record_count
     dp = cfg.privacy.dp
     # evaluation.json's stats are the page's as they are; they also state the agreement rule they applied.
-    evaluated = read_public_evaluation(ctx.staging_dir)
+    evaluated = read_evaluation(ctx.staging_dir)
     stats = EMPTY_STATS if evaluated is None else evaluated.stats
     stated_rule = None if evaluated is None else evaluated.agreement_rule
     public_attributes = {v.attribute for c in columns for v in c.values}

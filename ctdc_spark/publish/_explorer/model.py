@@ -26,6 +26,7 @@ import base64
 import binascii
 import dataclasses
 import itertools
+import json
 import math
 import re
 import types
@@ -35,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 import numpy as np
@@ -46,6 +48,7 @@ from ctdc_spark.evaluate import AgreementRule
 # this contract (ExplorerPayload.stats) and re-exported with it.
 from ctdc_spark.evaluate.stats import (
     EMPTY_STATS,
+    EVALUATION_JSON,
     AgreementCount,
     AgreementStats,
     BucketStats,
@@ -53,6 +56,7 @@ from ctdc_spark.evaluate.stats import (
     LengthStats,
     MultiStats,
     OverallStats,
+    PublicEvaluation,
     Stats,
 )
 
@@ -87,6 +91,7 @@ __all__ = [
     "Text",
     "Value",
     "parse",
+    "read_evaluation",
 ]
 
 #: UI languages with a complete string table in ``locales/ui/<lang>.json``.
@@ -695,6 +700,39 @@ def parse(model: type[_T], data: Any, path: str, *, language: Any = None) -> _T:
         else:
             kwargs[name] = _read(hint, _get(obj, name, path), f"{path}.{name}", language)
     return model(**kwargs)
+
+
+def read_evaluation(staging_dir: Path) -> PublicEvaluation | None:
+    """The statistics of the run's ``evaluation.json`` (the evaluate stage's hand-off), or None without one.
+
+    The document is read with :func:`parse` by the types :class:`Stats` and :class:`AgreementRule` declare
+    (the evaluate stage writes it from the same dataclasses, :meth:`PublicEvaluation.as_json`), then their
+    value rules are checked. Fields that files older than contract v2 lack (``multi``, ``agreement``, a
+    length's ``mean_proportional_error``, the rule) read as their defaults.
+
+    Raises:
+        ValueError: The document is not JSON or a field is missing, of the wrong type or out of bounds; the
+            message starts with ``evaluation.json:`` and names the field by its path.
+    """
+    path = staging_dir / EVALUATION_JSON
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        if not isinstance(document, Mapping) or "stats" not in document:
+            raise _fail("stats", "missing field")
+        data = _mapping(document["stats"], "stats")
+        stats = parse(Stats, data, "stats")
+        stats.check("stats", document=_DOCUMENT)
+        agreement = data.get("agreement")  # parse has checked it is an object when it is not null
+        stated = agreement.get("rule") if agreement else None
+        rule = None if stated is None else parse(AgreementRule, stated, "stats.agreement.rule")
+        if rule is not None:
+            rule.check("stats.agreement.rule", document=_DOCUMENT)
+    except ValueError as error:
+        # The reader's messages name the payload; this document is evaluation.json.
+        raise ValueError(f"{EVALUATION_JSON}: {str(error).removeprefix(f'{_DOCUMENT}: ')}") from None
+    return PublicEvaluation(stats=stats, agreement_rule=rule)
 
 
 @cache
