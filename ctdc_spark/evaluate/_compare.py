@@ -15,7 +15,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctdc_spark.combos.export import with_selections
-from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET, AgreementRule
+from ctdc_spark.evaluate._metrics import SDS_FIRST_BUCKET
+from ctdc_spark.evaluate.stats import AgreementRule
 
 RARE_COMBINATION_DELIMITER = " AND "
 """SDS joins the attributes of a rare synthetic combination with " AND " (docs/spec.md 2.4)."""

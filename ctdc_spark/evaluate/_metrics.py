@@ -2,17 +2,27 @@
 
 Spark reduces the joined aggregates to a few rows per combination length and per count bucket
 (:mod:`._compare`); this module turns those sums into the docs/spec.md 5.2 metrics, the SDS-format TSV
-lines of docs/spec.md 5.3 and the public ``stats`` object of the explorer. Means are computed here, from
-sums and counts, so empty groups never divide by zero inside Spark.
+lines of docs/spec.md 5.3 and the explorer's public :class:`~ctdc_spark.evaluate.stats.Stats`. Means are
+computed here, from sums and counts, so empty groups never divide by zero inside Spark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ctdc_spark.combos.sds_format import fmt_number
+from ctdc_spark.evaluate.stats import (
+    AgreementCount,
+    AgreementStats,
+    BucketStats,
+    LengthAgreement,
+    LengthStats,
+    MultiStats,
+    OverallStats,
+    Stats,
+)
 
 SDS_FIRST_BUCKET = 10
 """SDS's preservation-by-count bins start at 10 whatever k is (docs/spec.md 5.2)."""
@@ -318,45 +328,6 @@ def leakage_lines(rows: Sequence[Leakage]) -> list[str]:
     return lines
 
 
-#: An official count within 10 % (or within k records) of the synthetic one "agrees" (see AgreementRule).
-AGREEMENT_RELATIVE = 0.10
-
-
-@dataclass(frozen=True)
-class AgreementRule:
-    """When a synthetic count agrees with an official one (the page, its export and evaluation.json).
-
-    An official count ``a`` stands for the interval ``[a, a + interval - 1]`` of true counts it can
-    come from (``interval`` = k for counts rounded down to multiples of k, 1 for DP counts). A
-    synthetic count ``s`` agrees with ``a`` when its distance to that interval is at most
-    ``max(absolute, relative * a)``: within 10 % for large counts, within k records for small ones,
-    so 6,234 vs 6,360 agrees while 92 vs 470 does not.
-
-    Example:
-        >>> rule = AgreementRule(interval=10, relative=0.1, absolute=10)
-        >>> rule.agrees(6234, 6360), rule.agrees(92, 470), rule.agrees(29, 10), rule.agrees(30, 10)
-        (True, False, True, False)
-    """
-
-    interval: int
-    relative: float
-    absolute: float
-
-    @classmethod
-    def for_release(cls, *, resolution: int, dp: bool) -> AgreementRule:
-        """The rule of a release with resolution k (DP counts are not rounded, so their interval is 1)."""
-        return cls(interval=1 if dp else resolution, relative=AGREEMENT_RELATIVE, absolute=float(resolution))
-
-    def agrees(self, synthetic: int, official: int) -> bool:
-        """Whether ``synthetic`` agrees with ``official`` (the reference the Spark form is tested against)."""
-        outside = max(official - synthetic, synthetic - (official + self.interval - 1), 0)
-        return outside <= max(self.absolute, self.relative * official)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, as ``evaluation.json`` states it and the explorer reads it."""
-        return {"interval": self.interval, "relative": self.relative, "absolute": self.absolute}
-
-
 @dataclass(frozen=True)
 class OfficialBucket:
     """Official combinations of one length whose count lies in ``[low, high]``, with error sums."""
@@ -395,25 +366,36 @@ def official_buckets(rows: Iterable[Mapping[str, Any]], resolution: int) -> list
     )
 
 
-def _error_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
-    combinations = sum(b.combinations for b in buckets)
-    return {
-        "combinations": combinations,
-        "mean_abs_error": _json_number(_ratio(sum(b.abs_error for b in buckets), combinations)),
-        "mean_proportional_error": _json_number(
-            _ratio(sum(b.proportional_error for b in buckets), combinations)
-        ),
-    }
+class _Errors(NamedTuple):
+    """The errors of a set of official combinations (a missing synthetic count counting as 0)."""
+
+    combinations: int
+    mean_abs_error: float | None
+    mean_proportional_error: float | None
+
+    @classmethod
+    def of(cls, buckets: Sequence[OfficialBucket]) -> _Errors:
+        combinations = sum(b.combinations for b in buckets)
+        return cls(
+            combinations,
+            _json_number(_ratio(sum(b.abs_error for b in buckets), combinations)),
+            _json_number(_ratio(sum(b.proportional_error for b in buckets), combinations)),
+        )
 
 
-def _agreement_summary(buckets: Sequence[OfficialBucket]) -> dict[str, Any]:
+def _agreement(buckets: Sequence[OfficialBucket]) -> AgreementCount:
     compared = sum(b.combinations for b in buckets)
     agreeing = sum(b.agreeing for b in buckets)
-    return {
-        "compared": compared,
-        "agreeing": agreeing,
-        "agreeing_pct": _json_number(_pct(agreeing, compared)),
-    }
+    return AgreementCount(
+        compared=compared, agreeing=agreeing, agreeing_pct=_json_number(_pct(agreeing, compared))
+    )
+
+
+def _length_agreement(length: int, buckets: Sequence[OfficialBucket]) -> LengthAgreement:
+    count = _agreement(buckets)
+    return LengthAgreement(
+        length=length, compared=count.compared, agreeing=count.agreeing, agreeing_pct=count.agreeing_pct
+    )
 
 
 def public_stats(
@@ -422,32 +404,17 @@ def public_stats(
     *,
     resolution: int,
     max_length: int,
-    agreement: AgreementRule,
-) -> dict[str, Any]:
-    """The explorer's ``stats`` object: synthetic vs *reportable* counts only.
+) -> Stats:
+    """The explorer's statistics: synthetic vs *reportable* counts only.
 
     ``by_length`` compares src = reportable (official) with tgt = synthetic. Mean absolute/signed
     errors are over combinations present in both (SDS's convention; coverage says how many);
     proportional errors (by length, by bucket, for ``multi`` = lengths 2..L, and overall) and
-    ``agreement`` are over every official combination, a missing synthetic count counting as 0
-    (SDS's preservation convention).
+    ``agreement`` (counted in Spark under the release's :class:`~.stats.AgreementRule`) are over every
+    official combination, a missing synthetic count counting as 0 (SDS's preservation convention).
     """
     lengths = _by_length(by_length, max_length)
     of_length = {r.length: [b for b in buckets if b.length == r.length] for r in lengths}
-    rows = [
-        {
-            "length": r.length,
-            "official_combinations": r.src_combinations,
-            "synthetic_combinations": r.tgt_combinations,
-            "common": r.common,
-            "coverage_pct": _json_number(_pct(r.common, r.src_combinations)),
-            "not_in_official_pct": _json_number(_pct(r.tgt_combinations - r.common, r.tgt_combinations)),
-            "mean_abs_error": _json_number(_ratio(r.abs_error, r.common)),
-            "mean_signed_error": _json_number(_ratio(r.signed_error, r.common)),
-            "mean_proportional_error": _error_summary(of_length[r.length])["mean_proportional_error"],
-        }
-        for r in lengths
-    ]
     official = sum(r.src_combinations for r in lengths)
     synthetic = sum(r.tgt_combinations for r in lengths)
     common = sum(r.common for r in lengths)
@@ -456,29 +423,54 @@ def public_stats(
     by_bucket = []
     low = resolution
     while low <= top:
+        errors = _Errors.of([b for b in buckets if b.low == low])
         by_bucket.append(
-            {"low": low, "high": 2 * low - 1, **_error_summary([b for b in buckets if b.low == low])}
+            BucketStats(
+                low=low,
+                high=2 * low - 1,
+                combinations=errors.combinations,
+                mean_abs_error=errors.mean_abs_error,
+                mean_proportional_error=errors.mean_proportional_error,
+            )
         )
         low *= 2
-    multi = [b for b in buckets if b.length >= 2]
-    return {
-        "by_length": rows,
-        "by_bucket": by_bucket,
-        "multi": None
+    multi = _Errors.of([b for b in buckets if b.length >= 2])  # lengths 2..L
+    return Stats(
+        by_length=tuple(
+            LengthStats(
+                length=r.length,
+                official_combinations=r.src_combinations,
+                synthetic_combinations=r.tgt_combinations,
+                common=r.common,
+                coverage_pct=_json_number(_pct(r.common, r.src_combinations)),
+                not_in_official_pct=_json_number(_pct(r.tgt_combinations - r.common, r.tgt_combinations)),
+                mean_abs_error=_json_number(_ratio(r.abs_error, r.common)),
+                mean_signed_error=_json_number(_ratio(r.signed_error, r.common)),
+                mean_proportional_error=_Errors.of(of_length[r.length]).mean_proportional_error,
+            )
+            for r in lengths
+        ),
+        by_bucket=tuple(by_bucket),
+        overall=OverallStats(
+            mean_abs_error=_json_number(_ratio(sum(r.abs_error for r in lengths), common)),
+            mean_proportional_error=_Errors.of(buckets).mean_proportional_error,
+            coverage_pct=_json_number(_pct(common, official)),
+            not_in_official_pct=_json_number(_pct(synthetic - common, synthetic)),
+        ),
+        multi=None
         if max_length < 2
-        else {"min_length": 2, "max_length": max_length, **_error_summary(multi)},
-        "overall": {
-            "mean_abs_error": _json_number(_ratio(sum(r.abs_error for r in lengths), common)),
-            "mean_proportional_error": _error_summary(buckets)["mean_proportional_error"],
-            "coverage_pct": _json_number(_pct(common, official)),
-            "not_in_official_pct": _json_number(_pct(synthetic - common, synthetic)),
-        },
-        "agreement": {
-            "rule": agreement.as_dict(),
-            "by_length": [{"length": r.length, **_agreement_summary(of_length[r.length])} for r in lengths],
-            "overall": _agreement_summary(buckets),
-        },
-    }
+        else MultiStats(
+            min_length=2,
+            max_length=max_length,
+            combinations=multi.combinations,
+            mean_abs_error=multi.mean_abs_error,
+            mean_proportional_error=multi.mean_proportional_error,
+        ),
+        agreement=AgreementStats(
+            by_length=tuple(_length_agreement(r.length, of_length[r.length]) for r in lengths),
+            overall=_agreement(buckets),
+        ),
+    )
 
 
 @dataclass(frozen=True)

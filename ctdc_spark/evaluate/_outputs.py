@@ -1,20 +1,22 @@
 """The evaluation documents (public and private) and their rows in the ``evaluation_metrics`` table.
 
 Pure Python over already-computed metrics. The public document is built from the public
-``stats`` (synthetic vs reportable), the public parameters and the verified guarantee kind only;
-it has no field for a sensitive-referenced number, so none can slip in.
+statistics (:class:`~ctdc_spark.evaluate.stats.PublicEvaluation`: synthetic vs reportable), the public
+parameters and the verified guarantee kind only; it has no field for a sensitive-referenced number, so
+none can slip in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ctdc_spark.combos.risk import RecordsAnalysis
 from ctdc_spark.evaluate._metrics import PrivateMetrics, record_expansion_pct
 from ctdc_spark.evaluate._report import private_statements, public_statements
 from ctdc_spark.evaluate._verify import Verification
+from ctdc_spark.evaluate.stats import PublicEvaluation, Stats
 
 PUBLIC = "public"
 PRIVATE = "private"
@@ -74,20 +76,20 @@ class RunFacts:
 
 
 def public_evaluation(
-    facts: RunFacts, verification: Verification, stats: Mapping[str, Any]
+    facts: RunFacts, verification: Verification, public: PublicEvaluation
 ) -> dict[str, Any]:
-    """The content of the public ``evaluation.json``."""
+    """The content of the public ``evaluation.json`` (publish reads its ``stats`` back)."""
     statements = public_statements(
         k=facts.resolution,
         max_length=facts.max_length,
         guarantee=verification.kind,
-        stats=stats,
+        stats=public.stats,
         synthetic_records=facts.synthetic_records,
     )
     return {
         "audience": PUBLIC,
         "parameters": facts.public(),
-        "stats": dict(stats),
+        "stats": public.as_json(),
         "statements": [s.as_dict() for s in statements],
         "definitions": PUBLIC_DEFINITIONS,
     }
@@ -101,7 +103,7 @@ def private_evaluation(
     analysis: RecordsAnalysis,
     metrics: PrivateMetrics,
     rare_record_rows: int,
-    public_stats: Mapping[str, Any],
+    public_stats: PublicEvaluation,
     attacks: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The content of ``evaluation_private.json`` (and the input of the HTML report).
@@ -113,7 +115,7 @@ def private_evaluation(
         analysis: docs/spec.md 5.2 records analysis.
         metrics: The sensitive-referenced metrics.
         rare_record_rows: Rows of ``synthetic_rare_combos_by_length.tsv``.
-        public_stats: The public ``stats`` (repeated so the report can show them).
+        public_stats: The public statistics (repeated, as in evaluation.json, so the report can show them).
         attacks: The measured attack risk (``_attacks``), or why the attacks did not run.
     """
     leakage, preservation = metrics.leakage, metrics.preservation
@@ -165,7 +167,7 @@ def private_evaluation(
             "combinations": metrics.rare_synthetic_combinations,
             "record_rows": rare_record_rows,
         },
-        "public_stats": dict(public_stats),
+        "public_stats": public_stats.as_json(),
         "attacks": dict(attacks),
     }
     evaluation["statements"] = [s.as_dict() for s in private_statements(evaluation)]
@@ -191,21 +193,24 @@ def _numbers(
             yield audience, f"{prefix}{key}", length, bucket, None if value is None else float(value)
 
 
-def metric_rows(public: Mapping[str, Any], private: Mapping[str, Any]) -> list[MetricRow]:
-    """Flatten both documents into ``evaluation_metrics`` rows (no value-bearing strings)."""
+def metric_rows(stats: Stats, facts: RunFacts, private: Mapping[str, Any]) -> list[MetricRow]:
+    """Flatten the public statistics and parameters and the private document into ``evaluation_metrics`` rows.
+
+    A public metric is named after its field (no value-bearing strings).
+    """
     rows: list[MetricRow] = []
-    stats = public["stats"]
-    for r in stats["by_length"]:
-        rows += _numbers(PUBLIC, "", r, length=r["length"])
-    for r in stats["by_bucket"]:
-        rows += _numbers(PUBLIC, "bucket_", r, bucket=r["low"])
-    rows += _numbers(PUBLIC, "overall_", stats["overall"])
-    if stats["multi"] is not None:
-        rows += _numbers(PUBLIC, "multi_", stats["multi"])
-    for r in stats["agreement"]["by_length"]:
-        rows += _numbers(PUBLIC, "agreement_", r, length=r["length"])
-    rows += _numbers(PUBLIC, "agreement_overall_", stats["agreement"]["overall"])
-    rows += _numbers(PUBLIC, "", public["parameters"])
+    for r in stats.by_length:
+        rows += _numbers(PUBLIC, "", asdict(r), length=r.length)
+    for b in stats.by_bucket:
+        rows += _numbers(PUBLIC, "bucket_", asdict(b), bucket=b.low)
+    rows += _numbers(PUBLIC, "overall_", asdict(stats.overall))
+    if stats.multi is not None:
+        rows += _numbers(PUBLIC, "multi_", asdict(stats.multi))
+    if stats.agreement is not None:
+        for a in stats.agreement.by_length:
+            rows += _numbers(PUBLIC, "agreement_", asdict(a), length=a.length)
+        rows += _numbers(PUBLIC, "agreement_overall_", asdict(stats.agreement.overall))
+    rows += _numbers(PUBLIC, "", facts.public())
 
     rows.append((PRIVATE, "sensitive_records", None, None, float(private["parameters"]["sensitive_records"])))
     rows += _numbers(PRIVATE, "verification_", private["verification"])

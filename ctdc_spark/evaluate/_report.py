@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ctdc_spark.evaluate.stats import Stats
+
 _CHART_WIDTH = 640
 _CHART_HEIGHT = 280
 _MARGIN = {"left": 56, "right": 56, "top": 36, "bottom": 44}
@@ -41,7 +43,7 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def public_statements(
-    *, k: int, max_length: int, guarantee: str, stats: Mapping[str, Any], synthetic_records: int
+    *, k: int, max_length: int, guarantee: str, stats: Stats, synthetic_records: int
 ) -> list[Statement]:
     """The four statements of the public ``evaluation.json``, from public numbers only.
 
@@ -49,7 +51,7 @@ def public_statements(
         k: Resolution.
         max_length: L.
         guarantee: The verified guarantee kind (``k-synthetic`` or ``k-anonymous-combinations``).
-        stats: The public ``stats`` object.
+        stats: The public statistics.
         synthetic_records: Number of synthetic records.
     """
     dp = guarantee == "dp-aggregates"
@@ -72,9 +74,9 @@ def public_statements(
             f"among the official counts, so it is shared by at least {k} people. Longer combinations "
             "were generated from the official counts alone and may not describe anyone."
         )
-    first = next((r for r in stats["by_length"] if r["length"] == 1), None)
-    overall = stats["overall"]
-    mpe = overall["mean_proportional_error"]
+    first = next((r for r in stats.by_length if r.length == 1), None)
+    overall = stats.overall
+    mpe = overall.mean_proportional_error
     if dp:
         official_privacy = Statement(
             "official_privacy",
@@ -101,17 +103,17 @@ def public_statements(
             "synthetic_accuracy",
             "How close synthetic counts are to official counts",
             "Compared with the official counts, counts taken from the synthetic records differ by "
-            f"{_num(first['mean_abs_error'] if first else None)} on average for single characteristics "
-            f"and by {_num(overall['mean_abs_error'])} for combinations of up to {max_length} "
+            f"{_num(first.mean_abs_error if first else None)} on average for single characteristics "
+            f"and by {_num(overall.mean_abs_error)} for combinations of up to {max_length} "
             f"characteristics ({_num(None if mpe is None else 100 * mpe, 0)}% of the official count "
             f"on average). {rounding}",
         ),
         Statement(
             "synthetic_coverage",
             "How much of the official picture is kept",
-            f"{_num(overall['coverage_pct'])}% of the official combinations of up to {max_length} "
+            f"{_num(overall.coverage_pct)}% of the official combinations of up to {max_length} "
             "characteristics also appear in the synthetic records. "
-            f"{_num(overall['not_in_official_pct'])}% of the combinations found in the synthetic "
+            f"{_num(overall.not_in_official_pct)}% of the combinations found in the synthetic "
             "records are not among the official counts: "
             + (
                 "they were withheld or do not exist"
@@ -295,11 +297,12 @@ svg{max-width:100%;height:auto;display:block;margin:.6rem 0}
 """
 
 
-def render_report(evaluation: Mapping[str, Any]) -> str:
+def render_report(evaluation: Mapping[str, Any], public: Stats) -> str:
     """The private, self-contained HTML evaluation report.
 
     Args:
         evaluation: The ``evaluation_private.json`` content.
+        public: The public statistics (``evaluation["public_stats"]``, typed).
 
     Returns:
         The HTML document.
@@ -308,7 +311,6 @@ def render_report(evaluation: Mapping[str, Any]) -> str:
     check = evaluation["verification"]
     pres = evaluation["preservation"]
     leakage = evaluation["leakage"]["by_length"]
-    public = evaluation["public_stats"]
     esc = html.escape
     cards = "".join(
         f'<div class="card"><h3>{esc(s["title"])}</h3><p>{esc(s["text"])}</p></div>'
@@ -439,17 +441,17 @@ def render_report(evaluation: Mapping[str, Any]) -> str:
         "<h2>Synthetic counts compared with the official counts (public numbers)</h2>",
         bar_line_chart(
             "Official combinations and coverage by the synthetic data",
-            [str(r["length"]) for r in public["by_length"]],
-            [float(r["official_combinations"]) for r in public["by_length"]],
+            [str(r.length) for r in public.by_length],
+            [float(r.official_combinations) for r in public.by_length],
             "Official combinations",
-            [Series("Coverage %", [r["coverage_pct"] for r in public["by_length"]], 100.0)],
+            [Series("Coverage %", [r.coverage_pct for r in public.by_length], 100.0)],
         ),
         bar_line_chart(
             "Proportional error by official count bucket",
-            [f"{r['low']}-{r['high']}" for r in public["by_bucket"]],
-            [float(r["combinations"]) for r in public["by_bucket"]],
+            [f"{b.low}-{b.high}" for b in public.by_bucket],
+            [float(b.combinations) for b in public.by_bucket],
             "Official combinations",
-            [Series("Mean proportional error", [r["mean_proportional_error"] for r in public["by_bucket"]])],
+            [Series("Mean proportional error", [b.mean_proportional_error for b in public.by_bucket])],
         ),
     ]
     return (

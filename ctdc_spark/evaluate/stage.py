@@ -73,7 +73,6 @@ from ctdc_spark.evaluate._compare import (
     rare_synthetic_combinations,
 )
 from ctdc_spark.evaluate._metrics import (
-    AgreementRule,
     CountComparison,
     PrivateMetrics,
     leakage_lines,
@@ -92,6 +91,7 @@ from ctdc_spark.evaluate._verify import (
     verify_k_synthetic,
     verify_reportable_combinations,
 )
+from ctdc_spark.evaluate.stats import EVALUATION_JSON, AgreementRule, PublicEvaluation, Stats
 from ctdc_spark.io.exports import write_sorted_lines
 from ctdc_spark.io.files import atomic_text_writer, update_metadata, write_json, write_lines
 from ctdc_spark.schemas import (
@@ -107,7 +107,6 @@ __all__ = ["run_evaluate"]
 
 log = logging.getLogger(__name__)
 
-EVALUATION_JSON = "evaluation.json"
 PRIVATE_JSON = "evaluation_private.json"
 REPORT_HTML = "evaluation_report.html"
 RARE_COMBOS_TSV = "synthetic_rare_combos_by_length.tsv"
@@ -350,13 +349,14 @@ def _exact_sensitive(spark: SparkSession, ctx: RunContext, prepared: PreparedRun
         yield kept
 
 
-def _public_stats(joined: DataFrame, *, resolution: int, max_length: int, dp: bool) -> dict[str, Any]:
-    """The explorer's ``stats`` (two small Spark jobs over the joined aggregates)."""
+def _public_statistics(joined: DataFrame, *, resolution: int, max_length: int, dp: bool) -> PublicEvaluation:
+    """The explorer's statistics and their agreement rule (two small Spark jobs over the joined frame)."""
     agreement = AgreementRule.for_release(resolution=resolution, dp=dp)
     lengths = [CountComparison.from_row(r.asDict()) for r in public_by_length(joined).collect()]
     rows = public_by_length_and_bucket(joined, resolution=resolution, agreement=agreement).collect()
     buckets = official_buckets((r.asDict() for r in rows), resolution)
-    return public_stats(lengths, buckets, resolution=resolution, max_length=max_length, agreement=agreement)
+    stats = public_stats(lengths, buckets, resolution=resolution, max_length=max_length)
+    return PublicEvaluation(stats=stats, agreement_rule=agreement)
 
 
 def _write_rare_combinations(rare: DataFrame, path: Path) -> int:
@@ -374,7 +374,11 @@ def _write_rare_combinations(rare: DataFrame, path: Path) -> int:
 
 
 def _write_private_files(
-    private: Path, evaluation: dict[str, Any], metrics: PrivateMetrics, analysis: RecordsAnalysis
+    private: Path,
+    evaluation: dict[str, Any],
+    metrics: PrivateMetrics,
+    analysis: RecordsAnalysis,
+    public_stats: Stats,
 ) -> list[str]:
     """The SDS TSVs of docs/spec.md 5.3, ``evaluation_private.json`` and the HTML report."""
     preservation = metrics.preservation
@@ -395,7 +399,7 @@ def _write_private_files(
     written = [str(write_lines(private / name, lines)) for name, lines in files.items()]
     written.append(str(write_json(private / PRIVATE_JSON, evaluation)))
     with atomic_text_writer(private / REPORT_HTML) as handle:
-        handle.write(render_report(evaluation))
+        handle.write(render_report(evaluation, public_stats))
     written.append(str(private / REPORT_HTML))
     return written
 
@@ -434,7 +438,9 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             [r.asDict() for r in private_by_bucket(joined, resolution=k).collect()],
             max_length,
         )
-        stats = _public_stats(joined, resolution=k, max_length=max_length, dp=ctx.cfg.privacy.dp is not None)
+        evaluated = _public_statistics(
+            joined, resolution=k, max_length=max_length, dp=ctx.cfg.privacy.dp is not None
+        )
         if verification.minimum_support is None:
             # aggregate_seeded: the smallest true group behind a synthetic combination of length <= L.
             smallest = joined.where(F.col("syn").isNotNull()).agg(F.min("sen")).collect()[0][0]
@@ -478,7 +484,7 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         )
 
     attacks, too_risky = _attack_evaluation(ctx, prepared, synthetic)
-    public = public_evaluation(facts, verification, stats)
+    public = public_evaluation(facts, verification, evaluated)
     evaluation = private_evaluation(
         run_id=ctx.run_id,
         facts=facts,
@@ -486,10 +492,10 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
         analysis=analysis,
         metrics=metrics,
         rare_record_rows=rare_rows,
-        public_stats=stats,
+        public_stats=evaluated,
         attacks=attacks,
     )
-    result.outputs += _write_private_files(ctx.private_dir, evaluation, metrics, analysis)
+    result.outputs += _write_private_files(ctx.private_dir, evaluation, metrics, analysis, evaluated.stats)
     if too_risky:
         limit = ctx.cfg.evaluation.attacks.max_risk
         raise VerificationError(
@@ -499,7 +505,8 @@ def run_evaluate(spark: SparkSession, ctx: RunContext) -> StageResult:
             f"published; see {ctx.private_dir / PRIVATE_JSON}."
         )
     table = spark.createDataFrame(
-        [(ctx.run_id, *row) for row in metric_rows(public, evaluation)], EVALUATION_METRICS.schema
+        [(ctx.run_id, *row) for row in metric_rows(evaluated.stats, facts, evaluation)],
+        EVALUATION_METRICS.schema,
     )
     result.delta_versions[EVALUATION_METRICS.name] = ctx.tables.write(
         table, EVALUATION_METRICS, stage="evaluate"

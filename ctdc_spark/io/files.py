@@ -16,6 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,7 +72,7 @@ def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any] | N
         The path of ``metadata.json`` (which may no longer exist after a removal).
     """
     path = staging_dir / METADATA
-    current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    current = _load_metadata(path)
     if data is None:
         current.pop(section, None)
     else:
@@ -80,6 +81,47 @@ def update_metadata(staging_dir: Path, section: str, data: Mapping[str, Any] | N
         return write_json(path, current)
     path.unlink(missing_ok=True)
     return path
+
+
+def _load_metadata(path: Path) -> dict[str, Any]:
+    """The sections of ``metadata.json`` (none when it does not exist)."""
+    metadata = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{METADATA}: must be an object (mapping)")
+    return metadata
+
+
+@dataclass(frozen=True)
+class StagedMetadata:
+    """What a later stage reads back from a run's ``metadata.json`` (see :func:`read_metadata`)."""
+
+    #: The ``guarantee`` section (evaluate) says the synthetic data passed the verification.
+    verified: bool
+    #: ``release.date`` (publish): the date this run was first published with, or None.
+    release_date: str | None
+
+
+def read_metadata(staging_dir: Path) -> StagedMetadata:
+    """The facts other stages wrote into ``staging_dir/metadata.json`` with :func:`update_metadata`.
+
+    A missing file or section states nothing: not verified, no release date.
+
+    Raises:
+        ValueError: The file is not JSON, or a section is not an object or its date not a string.
+    """
+    metadata = _load_metadata(staging_dir / METADATA)
+
+    def section(name: str) -> Mapping[str, Any]:
+        content = metadata.get(name, {})
+        if not isinstance(content, Mapping):
+            raise ValueError(f"{METADATA}: {name}: must be an object (mapping)")
+        return content
+
+    date = section("release").get("date")
+    if date is not None and not isinstance(date, str):
+        raise ValueError(f"{METADATA}: release.date: must be a string (an ISO date)")
+    # Only the flag itself counts: anything but true is not a passed verification.
+    return StagedMetadata(verified=section("guarantee").get("verified") is True, release_date=date or None)
 
 
 def sha256_file(path: Path) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from ctdc_spark.aggregate.stage import effective_length
 from ctdc_spark.combos.export import TIDY_AGGREGATES_CSV
 from ctdc_spark.errors import StageFailedError
 from ctdc_spark.evaluate import AgreementRule
-from ctdc_spark.io.files import sha256_file, update_metadata
+from ctdc_spark.io.files import read_metadata, sha256_file, update_metadata
 from ctdc_spark.prepare import bin_labels
 from ctdc_spark.publish._bundle import (
     BUNDLE_DOCUMENTS,
@@ -51,10 +50,9 @@ from ctdc_spark.publish._explorer.model import (
     Group,
     Meta,
     Page,
-    Stats,
     SyntheticCells,
     Value,
-    parse,
+    read_evaluation,
 )
 from ctdc_spark.schemas import ATTRIBUTES, COLUMNS, REPORTABLE_AGGREGATES, SYNTHETIC_RECORDS
 from ctdc_spark.stage import RunContext, StageResult
@@ -291,14 +289,12 @@ def build_payload(
         .toArrow()
     )
     n_columns = _read(spark, ctx, COLUMNS).count()
-    evaluation_path = ctx.staging_dir / "evaluation.json"
-    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.exists() else {}
     record_count = ctx.tables.release_facts(spark).published_record_count
     dp = cfg.privacy.dp
     # evaluation.json's stats are the page's as they are; they also state the agreement rule they applied.
-    evaluated = evaluation.get("stats")
-    stats = parse(Stats, evaluated, "payload.stats") if evaluated else EMPTY_STATS
-    stated_rule = evaluated.get("agreement", {}).get("rule") if evaluated else None
+    evaluated = read_evaluation(ctx.staging_dir)
+    stats = EMPTY_STATS if evaluated is None else evaluated.stats
+    stated_rule = None if evaluated is None else evaluated.agreement_rule
     public_attributes = {v.attribute for c in columns for v in c.values}
     groups = [
         Group(
@@ -339,8 +335,8 @@ def build_payload(
         default_language=exp.default_language,
         small_count_threshold=exp.small_count_threshold,
         record_noun=wording.text("record_noun", exp.record_noun) if exp.record_noun else {},
-        agreement=parse(AgreementRule, stated_rule, "payload.meta.agreement")
-        if stated_rule
+        agreement=stated_rule
+        if stated_rule is not None
         else AgreementRule.for_release(resolution=k, dp=dp is not None),
     )
     return ExplorerPayload(
@@ -387,16 +383,11 @@ def _write_documents(spark: SparkSession, ctx: RunContext, payload: ExplorerPayl
     )
 
 
-def _release_date(ctx: RunContext) -> str:
-    """The release date: configured, or the one this run first published with, or today (UTC)."""
+def _release_date(ctx: RunContext, earlier: str | None) -> str:
+    """The release date: configured, else the date this run first published with, else today (UTC)."""
     if ctx.cfg.explorer.release_date:
         return ctx.cfg.explorer.release_date
-    metadata = ctx.staging_dir / "metadata.json"
-    if metadata.exists():
-        earlier = json.loads(metadata.read_text(encoding="utf-8")).get("release", {}).get("date")
-        if earlier:
-            return str(earlier)
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return earlier or dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
 def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
@@ -406,16 +397,13 @@ def run_publish(spark: SparkSession, ctx: RunContext) -> StageResult:
         StageFailedError: when the synthetic data has not passed the evaluate stage's verification
             (the explorer embeds it, so nothing may be published before).
     """
-    metadata = ctx.staging_dir / "metadata.json"
-    guarantee = (
-        json.loads(metadata.read_text(encoding="utf-8")).get("guarantee", {}) if metadata.exists() else {}
-    )
-    if guarantee.get("verified") is not True:
+    metadata = read_metadata(ctx.staging_dir)
+    if not metadata.verified:
         raise StageFailedError(
             "the synthetic data has not passed the k-synthetic verification of the evaluate stage; "
             "run `ctdc-spark evaluate` (or the whole pipeline) first."
         )
-    release_date = _release_date(ctx)
+    release_date = _release_date(ctx, metadata.release_date)
     wording = Wording(ctx.cfg.explorer.languages)
     payload = build_payload(spark, ctx, release_date=release_date, wording=wording)
     for line in wording.summary_lines():

@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 from ctdc_spark import cli
 from ctdc_spark.combos.keys import KeyLayout
 from ctdc_spark.errors import ConfigError
-from ctdc_spark.evaluate import run_evaluate
+from ctdc_spark.evaluate import AgreementRule, run_evaluate
 from ctdc_spark.evaluate._compare import public_by_length_and_bucket
-from ctdc_spark.evaluate._metrics import AgreementRule, CountComparison, official_buckets, public_stats
+from ctdc_spark.evaluate._metrics import CountComparison, official_buckets, public_stats
 from ctdc_spark.evaluate._rare import rare_occurrences
 from ctdc_spark.evaluate._report import Series, bar_line_chart
 from ctdc_spark.evaluate._verify import (
@@ -36,6 +36,7 @@ from ctdc_spark.evaluate._verify import (
     full_set_supports,
     verify_reportable_combinations,
 )
+from ctdc_spark.evaluate.stats import AgreementCount, BucketStats, MultiStats
 from ctdc_spark.io import delta as delta_io
 from ctdc_spark.io.files import update_metadata
 from ctdc_spark.schemas import (
@@ -221,28 +222,21 @@ def test_public_stats_by_length_multi_bucket_and_agreement() -> None:
     rows = [(1, 0, 3, 3, 1.5, 2), (2, 2, 1, 4, 0.2, 1), (2, 0, 1, 10, 1.0, 0)]
     buckets = official_buckets([dict(zip(fields, r, strict=True)) for r in rows], resolution=10)
     lengths = [CountComparison(1, 3, 3, 3, 30, 3, 1), CountComparison(2, 2, 1, 1, 50, 4, -4)]
-    rule = AgreementRule.for_release(resolution=10, dp=False)
-    stats = public_stats(lengths, buckets, resolution=10, max_length=2, agreement=rule)
+    stats = public_stats(lengths, buckets, resolution=10, max_length=2)
     # Doubling ranges from k, zero-filled, all lengths together.
-    assert [(b["low"], b["high"], b["combinations"]) for b in stats["by_bucket"]] == [
-        (10, 19, 4),
-        (20, 39, 0),
-        (40, 79, 1),
-    ]
-    assert [r["mean_proportional_error"] for r in stats["by_length"]] == [0.5, 0.6]
-    assert stats["multi"] == {
-        "min_length": 2,
-        "max_length": 2,
-        "combinations": 2,
-        "mean_abs_error": 7.0,
-        "mean_proportional_error": 0.6,
-    }
-    assert stats["overall"]["mean_proportional_error"] == 0.54
-    assert stats["agreement"]["overall"] == {"compared": 5, "agreeing": 3, "agreeing_pct": 60.0}
-    assert stats["agreement"]["rule"] == {"interval": 10, "relative": 0.1, "absolute": 10.0}
-    assert (
-        public_stats(lengths[:1], buckets[:1], resolution=10, max_length=1, agreement=rule)["multi"] is None
+    assert stats.by_bucket == (
+        BucketStats(low=10, high=19, combinations=4, mean_abs_error=3.25, mean_proportional_error=0.625),
+        BucketStats(low=20, high=39, combinations=0, mean_abs_error=None, mean_proportional_error=None),
+        BucketStats(low=40, high=79, combinations=1, mean_abs_error=4.0, mean_proportional_error=0.2),
     )
+    assert [r.mean_proportional_error for r in stats.by_length] == [0.5, 0.6]
+    assert stats.multi == MultiStats(
+        min_length=2, max_length=2, combinations=2, mean_abs_error=7.0, mean_proportional_error=0.6
+    )
+    assert stats.overall.mean_proportional_error == 0.54
+    assert stats.agreement is not None
+    assert stats.agreement.overall == AgreementCount(compared=5, agreeing=3, agreeing_pct=60.0)
+    assert public_stats(lengths[:1], buckets[:1], resolution=10, max_length=1).multi is None
 
 
 @given(

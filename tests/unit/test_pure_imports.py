@@ -47,6 +47,7 @@ PURE_MODULES = [
     "ctdc_spark.synthesize._fit",
     "ctdc_spark.aggregate._dp_tasks",
     "ctdc_spark.evaluate._metrics",
+    "ctdc_spark.evaluate.stats",
     "ctdc_spark.publish._explorer.model",
     "ctdc_spark.publish._explorer.compile",
     "ctdc_spark.publish._explorer.html",

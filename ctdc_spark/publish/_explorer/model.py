@@ -26,6 +26,7 @@ import base64
 import binascii
 import dataclasses
 import itertools
+import json
 import math
 import re
 import types
@@ -35,12 +36,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 import numpy as np
 import numpy.typing as npt
 
 from ctdc_spark.evaluate import AgreementRule
+
+# The public evaluation statistics are evaluate's hand-off to publish, defined once there; they are part of
+# this contract (ExplorerPayload.stats) and re-exported with it.
+from ctdc_spark.evaluate.stats import (
+    EMPTY_STATS,
+    EVALUATION_JSON,
+    AgreementCount,
+    AgreementStats,
+    BucketStats,
+    LengthAgreement,
+    LengthStats,
+    MultiStats,
+    OverallStats,
+    PublicEvaluation,
+    Stats,
+)
 
 __all__ = [
     "DEFAULT_RELATIVE_TOLERANCE",
@@ -73,6 +91,7 @@ __all__ = [
     "Text",
     "Value",
     "parse",
+    "read_evaluation",
 ]
 
 #: UI languages with a complete string table in ``locales/ui/<lang>.json``.
@@ -109,6 +128,8 @@ Text = Annotated[Mapping[str, str], "text"]
 AggregateEntries = Annotated[tuple[tuple[str, int], ...], "aggregate entries"]
 
 _ROOT = "payload"
+#: What the value checks of the shared types (stats, the agreement rule) name in their messages.
+_DOCUMENT = "explorer payload"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _ALPHA2_RE = re.compile(r"^[A-Z]{2}$")
@@ -117,7 +138,7 @@ _COUNT_LIMIT = 2**32  # the page stores counts as Uint32
 
 
 def _fail(path: str, problem: str) -> ValueError:
-    return ValueError(f"explorer payload: {path}: {problem}")
+    return ValueError(f"{_DOCUMENT}: {path}: {problem}")
 
 
 def _at_least(value: float, minimum: int, path: str) -> None:
@@ -248,11 +269,7 @@ class Meta:
         if self.small_count_threshold is not None:
             _at_least(self.small_count_threshold, 1, f"{path}.small_count_threshold")
         if self.agreement is not None:
-            rule, rpath = self.agreement, f"{path}.agreement"
-            _at_least(rule.interval, 1, f"{rpath}.interval")
-            for name, number in (("relative", rule.relative), ("absolute", rule.absolute)):
-                if number < 0:
-                    raise _fail(f"{rpath}.{name}", "must be a number >= 0")
+            self.agreement.check(f"{path}.agreement", document=_DOCUMENT)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -411,139 +428,6 @@ class KeyTable:
 
 
 # --------------------------------------------------------------------------------------------------------
-# public evaluation statistics (synthetic vs reportable aggregates; lists may be empty, metrics null)
-# --------------------------------------------------------------------------------------------------------
-# *_pct are percentages (0-100); *_proportional_error are fractions (0.12 = 12 %). The fields are declared in
-# the page's order of keys (compile.py turns each row into a JSON object with dataclasses.asdict).
-
-
-@dataclass(frozen=True)
-class LengthStats:
-    """The comparison of all combinations of one length."""
-
-    length: int
-    official_combinations: int
-    synthetic_combinations: int
-    common: int
-    coverage_pct: float | None
-    not_in_official_pct: float | None
-    mean_abs_error: float | None
-    mean_signed_error: float | None
-    #: Absent from evaluation.json files older than contract v2.
-    mean_proportional_error: float | None = None
-
-
-@dataclass(frozen=True)
-class BucketStats:
-    """The errors of the official combinations whose count lies in ``[low, high]``."""
-
-    low: int
-    #: None for an open last bucket.
-    high: int | None
-    combinations: int
-    mean_abs_error: float | None
-    mean_proportional_error: float | None
-
-
-@dataclass(frozen=True)
-class OverallStats:
-    """The comparison over every length."""
-
-    mean_abs_error: float | None
-    mean_proportional_error: float | None
-    coverage_pct: float | None
-    not_in_official_pct: float | None
-
-
-@dataclass(frozen=True)
-class MultiStats:
-    """The errors over all combinations of ``min_length..max_length`` (2..L) characteristics."""
-
-    min_length: int
-    max_length: int
-    combinations: int
-    mean_abs_error: float | None
-    mean_proportional_error: float | None
-
-
-@dataclass(frozen=True)
-class AgreementCount:
-    """How many official counts the synthetic data agree with (``Meta.agreement``'s rule)."""
-
-    compared: int
-    #: <= compared.
-    agreeing: int
-    agreeing_pct: float | None
-
-
-@dataclass(frozen=True)
-class LengthAgreement(AgreementCount):
-    """:class:`AgreementCount` of the combinations of one length (>= 1)."""
-
-    length: int
-
-
-@dataclass(frozen=True)
-class AgreementStats:
-    """The share of official counts the synthetic data agree with, per length and overall."""
-
-    by_length: tuple[LengthAgreement, ...]
-    overall: AgreementCount
-
-
-@dataclass(frozen=True)
-class Stats:
-    """Public-only fidelity statistics: the synthetic data against the reportable aggregates."""
-
-    by_length: tuple[LengthStats, ...]
-    by_bucket: tuple[BucketStats, ...]
-    overall: OverallStats
-    #: None when L < 2 (and in evaluation.json files older than contract v2).
-    multi: MultiStats | None = None
-    agreement: AgreementStats | None = None
-
-    def _check(self, path: str) -> None:
-        for i, row in enumerate(self.by_length):
-            for name in ("length", "official_combinations", "synthetic_combinations", "common"):
-                _at_least(getattr(row, name), 0, f"{path}.by_length[{i}].{name}")
-        for i, bucket in enumerate(self.by_bucket):
-            _at_least(bucket.low, 0, f"{path}.by_bucket[{i}].low")
-            if bucket.high is not None:
-                _at_least(bucket.high, 0, f"{path}.by_bucket[{i}].high")
-            _at_least(bucket.combinations, 0, f"{path}.by_bucket[{i}].combinations")
-        if self.multi is not None:
-            multi, mpath = self.multi, f"{path}.multi"
-            _at_least(multi.min_length, 2, f"{mpath}.min_length")
-            _at_least(multi.max_length, 2, f"{mpath}.max_length")
-            _at_least(multi.combinations, 0, f"{mpath}.combinations")
-            if multi.max_length < multi.min_length:
-                raise _fail(f"{mpath}.max_length", "must be >= min_length")
-        if self.agreement is not None:
-            apath = f"{path}.agreement"
-            for i, length_row in enumerate(self.agreement.by_length):
-                _check_agreement_count(length_row, f"{apath}.by_length[{i}]")
-                _at_least(length_row.length, 1, f"{apath}.by_length[{i}].length")
-            _check_agreement_count(self.agreement.overall, f"{apath}.overall")
-
-
-def _check_agreement_count(count: AgreementCount, path: str) -> None:
-    _at_least(count.compared, 0, f"{path}.compared")
-    _at_least(count.agreeing, 0, f"{path}.agreeing")
-    if count.agreeing > count.compared:
-        raise _fail(f"{path}.agreeing", "must be <= compared")
-
-
-#: Statistics of a release without an evaluation.json: no rows, no metrics.
-EMPTY_STATS = Stats(
-    by_length=(),
-    by_bucket=(),
-    overall=OverallStats(
-        mean_abs_error=None, mean_proportional_error=None, coverage_pct=None, not_in_official_pct=None
-    ),
-)
-
-
-# --------------------------------------------------------------------------------------------------------
 # downloads and the payload
 # --------------------------------------------------------------------------------------------------------
 
@@ -643,7 +527,7 @@ class ExplorerPayload:
         if aggregates.record_count != self.meta.reportable_record_count:
             raise _fail(f"{apath}.record_count", "must equal meta.reportable_record_count")
         object.__setattr__(self, "aggregate_tables", self._key_tables())
-        self.stats._check(f"{_ROOT}.stats")
+        self.stats.check(f"{_ROOT}.stats", document=_DOCUMENT)
         for i, download in enumerate(self.downloads):
             download._check(f"{_ROOT}.downloads[{i}]")
 
@@ -786,8 +670,7 @@ def parse(model: type[_T], data: Any, path: str, *, language: Any = None) -> _T:
     """Read one dataclass of the contract from JSON-like data, checking the types its fields declare.
 
     The value rules are checked when the enclosing :class:`ExplorerPayload` is built, so use this for a part
-    the payload will embed (e.g. evaluation.json's ``stats``), and :meth:`ExplorerPayload.from_mapping` for a
-    whole payload.
+    the payload will embed, and :meth:`ExplorerPayload.from_mapping` for a whole payload.
 
     Args:
         model: The dataclass, e.g. :class:`Stats`.
@@ -817,6 +700,39 @@ def parse(model: type[_T], data: Any, path: str, *, language: Any = None) -> _T:
         else:
             kwargs[name] = _read(hint, _get(obj, name, path), f"{path}.{name}", language)
     return model(**kwargs)
+
+
+def read_evaluation(staging_dir: Path) -> PublicEvaluation | None:
+    """The statistics of the run's ``evaluation.json`` (the evaluate stage's hand-off), or None without one.
+
+    The document is read with :func:`parse` by the types :class:`Stats` and :class:`AgreementRule` declare
+    (the evaluate stage writes it from the same dataclasses, :meth:`PublicEvaluation.as_json`), then their
+    value rules are checked. Fields that files older than contract v2 lack (``multi``, ``agreement``, a
+    length's ``mean_proportional_error``, the rule) read as their defaults.
+
+    Raises:
+        ValueError: The document is not JSON or a field is missing, of the wrong type or out of bounds; the
+            message starts with ``evaluation.json:`` and names the field by its path.
+    """
+    path = staging_dir / EVALUATION_JSON
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        if not isinstance(document, Mapping) or "stats" not in document:
+            raise _fail("stats", "missing field")
+        data = _mapping(document["stats"], "stats")
+        stats = parse(Stats, data, "stats")
+        stats.check("stats", document=_DOCUMENT)
+        agreement = data.get("agreement")  # parse has checked it is an object when it is not null
+        stated = agreement.get("rule") if agreement else None
+        rule = None if stated is None else parse(AgreementRule, stated, "stats.agreement.rule")
+        if rule is not None:
+            rule.check("stats.agreement.rule", document=_DOCUMENT)
+    except ValueError as error:
+        # The reader's messages name the payload; this document is evaluation.json.
+        raise ValueError(f"{EVALUATION_JSON}: {str(error).removeprefix(f'{_DOCUMENT}: ')}") from None
+    return PublicEvaluation(stats=stats, agreement_rule=rule)
 
 
 @cache
