@@ -61,6 +61,9 @@ from ctdc_spark.synthesize._export import (
     write_wide_csv,
 )
 from ctdc_spark.synthesize._fit import (
+    NOISY_TARGET_LOSS,
+    RELATIVE_LOSS,
+    FitLoss,
     fit_candidates,
     fitted_records,
     integer_copies,
@@ -293,7 +296,13 @@ def _record_target(spark: SparkSession, ctx: RunContext) -> int | None:
 
 
 def _fit_and_draw(
-    spark: SparkSession, ctx: RunContext, pool: SyntheticBatch, targets: CombinationLookup, max_length: int
+    spark: SparkSession,
+    ctx: RunContext,
+    pool: SyntheticBatch,
+    targets: CombinationLookup,
+    *,
+    max_length: int,
+    loss: FitLoss,
 ) -> DataFrame:
     """Weigh the pool to the released counts and draw the fitted records (on the driver, within
     ``synthesis.fit_max_mb``)."""
@@ -318,6 +327,7 @@ def _fit_and_draw(
         max_length=max_length,
         record_target=_record_target(spark, ctx),
         iterations=syn.fit_iterations,
+        loss=loss,
     )
     if fit.dropped:
         log.warning("fitted: %d candidate(s) held an unreleased combination and were left out", fit.dropped)
@@ -365,7 +375,8 @@ def _fitted_from_records(spark: SparkSession, ctx: RunContext) -> tuple[DataFram
                 partitions=inputs.partitions,
             )
         )
-    records = _fit_and_draw(spark, ctx, concat_batches([seeded, grown]), targets, prepared.max_length)
+    pool = concat_batches([seeded, grown])
+    records = _fit_and_draw(spark, ctx, pool, targets, max_length=prepared.max_length, loss=RELATIVE_LOSS)
     return records, dictionary_from_attributes(prepared.attributes, inputs.columns)
 
 
@@ -396,7 +407,9 @@ def _fitted_from_aggregates(spark: SparkSession, ctx: RunContext) -> tuple[DataF
                 )
             )
         )
-    records = _fit_and_draw(spark, ctx, concat_batches(passes), inputs.lookup, inputs.length)
+    records = _fit_and_draw(
+        spark, ctx, concat_batches(passes), inputs.lookup, max_length=inputs.length, loss=NOISY_TARGET_LOSS
+    )
     return records, inputs.dictionary
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from _samplers_testdata import Table, make_lookup, random_table, records_of, reportable, tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,9 @@ from ctdc_spark.synthesize._aggregate_seeded import aggregate_seeded
 from ctdc_spark.synthesize._batch import SyntheticBatch, concat_batches
 from ctdc_spark.synthesize._fit import (
     BYTES_PER_ENTRY,
+    NOISY_TARGET_LOSS,
+    RELATIVE_LOSS,
+    FitLoss,
     candidate_incidence,
     fit_candidates,
     fitted_records,
@@ -149,6 +153,43 @@ def test_fit_reproduces_released_counts_a_mixture_can_reach() -> None:
     relative = np.abs(fitted - target) / target
     assert float(relative.mean()) < 0.05
     assert abs(fit.weights.sum() - truth.sum()) / truth.sum() < 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noisy_target_loss_lands_closer_to_the_exact_counts_than_relative_errors(seed: int) -> None:
+    # DP-like release: exact counts of a heavy-tailed mixture plus noise of one spread (sd 10),
+    # released above a threshold. Fitting the noisy counts with errors relative to them chases the
+    # noise of small counts; the DP loss must end closer to the exact counts at every length.
+    table = random_table(seed=seed, n_records=300, n_values=[3, 4, 2, 3, 5], empty_prob=0.2, skew=1.0)
+    pool = unique_candidates(SyntheticBatch.from_records(table.records, np.arange(len(table.records))))
+    rng = np.random.default_rng(seed)
+    truth = rng.pareto(1.5, size=len(pool)) * 20
+    exact: dict[tuple[int, ...], float] = {}
+    for i in range(len(pool)):
+        for sub in sub_combinations(pool.record(i).tolist(), 3):
+            exact[sub] = exact.get(sub, 0.0) + truth[i]
+    noisy = {c: n + rng.normal(0, 10) for c, n in exact.items()}
+    lookup = make_lookup({c: round(n) for c, n in noisy.items() if n > 10}, table.n_attributes, 3)
+    members = lookup.layout.unpack(lookup.table_words)
+    exact_counts = np.array([exact[tuple(int(a) for a in row if a >= 0)] for row in members])
+    lengths = (members >= 0).sum(axis=1)
+    combo, candidate, _ = candidate_incidence(pool, lookup, 3)
+
+    def mean_abs_error(loss: FitLoss) -> float:
+        fit = fit_candidates(pool, lookup, max_length=3, record_target=None, iterations=300, loss=loss)
+        fitted = np.bincount(combo, weights=fit.weights[candidate], minlength=len(lookup))
+        error = np.abs(fitted - exact_counts)
+        return float(np.mean([error[lengths == length].mean() for length in (1, 2, 3)]))
+
+    assert mean_abs_error(NOISY_TARGET_LOSS) < 0.9 * mean_abs_error(RELATIVE_LOSS)
+
+
+def test_noisy_target_scale_is_capped_at_the_median_of_each_length() -> None:
+    targets = np.array([0.0, 4.0, 10.0, 100.0, 2.0, 50.0, 60.0])
+    lengths = np.array([1, 1, 1, 1, 2, 2, 2])
+    assert RELATIVE_LOSS.scale(targets, lengths).tolist() == [1.0, 4.0, 10.0, 100.0, 2.0, 50.0, 60.0]
+    # medians: length 1 -> 7, length 2 -> 50
+    assert NOISY_TARGET_LOSS.scale(targets, lengths).tolist() == [1.0, 4.0, 7.0, 7.0, 2.0, 50.0, 50.0]
 
 
 def test_copies_depend_on_the_candidate_set_only() -> None:
